@@ -1,0 +1,52 @@
+"""Argument groups shared by several commands, defined once."""
+
+from __future__ import annotations
+
+import argparse
+
+from amf_edge.config import BATCHNORMS, ENCODERS, FUSIONS, ModelConfig
+from amf_edge.errors import AmfEdgeError
+from amf_edge.presets import get_preset, preset_names
+
+
+def add_model_args(parser: argparse.ArgumentParser, *, preset_positional: bool = False) -> None:
+    """A preset, the number of classes and the ablation switches."""
+    group = parser.add_argument_group("model")
+    if preset_positional:
+        group.add_argument("preset", metavar="PRESET", help=f"model preset: {', '.join(preset_names())}")
+    else:
+        group.add_argument("--preset", required=True, help=f"model preset: {', '.join(preset_names())}")
+    group.add_argument("--classes", type=int, required=True, metavar="N", help="number of classes")
+    group.add_argument("--fusion", choices=FUSIONS, help="ablation: cross-modal fusion (default: shuffle+shift)")
+    group.add_argument("--encoder", choices=ENCODERS, help="ablation: shared or separate encoder convs (default: shared)")
+    group.add_argument("--batchnorm", choices=BATCHNORMS, help="ablation: private or shared BN (default: private)")
+    group.add_argument("--fusion-stages", type=_stages, metavar="S,S,...", help="ablation: stages whose last block fuses (default: 1,2,3,4)")
+
+
+def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
+    overrides = {
+        k: getattr(args, k) for k in ("fusion", "encoder", "batchnorm", "fusion_stages") if getattr(args, k) is not None
+    }
+    return get_preset(args.preset, num_classes=args.classes, **overrides)
+
+
+def _stages(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated stage numbers like 1,2,3,4, got {text!r}") from None
+
+
+def positive_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 16:
+        raise argparse.ArgumentTypeError(f"expected a size in pixels of at least 16, got {text!r}")
+    return value
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise AmfEdgeError(message)

@@ -1,0 +1,126 @@
+"""Typed model configuration (numpy-only: the runtime reads it from model metadata without torch).
+
+A `ModelConfig` fully determines the network's structure. It is saved with every checkpoint, ONNX file
+and engine bundle, so an artifact can always be traced back to the exact architecture that made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from amf_edge.errors import AmfEdgeError
+
+MODALITIES: tuple[str, ...] = ("rgb", "depth")
+"""Modality order: the ensemble weight `alpha[i]` belongs to `MODALITIES[i]`."""
+
+BACKBONES: dict[str, tuple[str, tuple[int, int, int, int]]] = {
+    # name: (block type, blocks per stage)
+    "resnet18": ("basic", (2, 2, 2, 2)),
+    "resnet34": ("basic", (3, 4, 6, 3)),
+    "resnet50": ("bottleneck", (3, 4, 6, 3)),
+    "resnet101": ("bottleneck", (3, 4, 23, 3)),
+    "resnet152": ("bottleneck", (3, 8, 36, 3)),
+}
+STAGE_WIDTHS = (64, 128, 256, 512)
+"""Bottleneck (or BasicBlock) width C of stages 1-4: the channels that shuffle and shift act on."""
+
+FUSIONS = ("shuffle+shift", "shuffle", "shift", "none")
+ENCODERS = ("shared", "separate")
+BATCHNORMS = ("private", "shared")
+DECODERS = ("refinenet", "light-refinenet")
+
+
+def _choice(field_name: str, value: object, valid: tuple) -> None:
+    if value not in valid:
+        raise AmfEdgeError(f"model config {field_name}={value!r} is not valid; choose one of: {', '.join(map(str, valid))}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Structure of an AsymFusion network.
+
+    Attributes:
+        backbone: ResNet depth, a key of `BACKBONES`.
+        decoder: "refinenet" (the official 3×3 RefineNet with RCUs) or "light-refinenet" (1×1, no RCU).
+        num_classes: output classes.
+        fusion: which parameter-free cross-modal exchange fuses the branches: "shuffle+shift" (the
+            paper), "shuffle" or "shift" alone, or "none" (shared network with private BN only).
+        encoder: "shared" convolution weights for both modalities (the paper) or "separate" encoders.
+        batchnorm: "private" BN per modality (the paper) or one "shared" BN.
+        fusion_stages: ResNet stages (1-4) whose last block fuses; the paper fuses all four.
+        decoder_width: channels of the light decoder (ignored by "refinenet", whose widths are fixed).
+        dropout: dropout probability on the two coarsest encoder maps and before the classifier.
+    """
+
+    backbone: str
+    decoder: str
+    num_classes: int
+    fusion: str = "shuffle+shift"
+    encoder: str = "shared"
+    batchnorm: str = "private"
+    fusion_stages: tuple[int, ...] = (1, 2, 3, 4)
+    decoder_width: int = 128
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        _choice("backbone", self.backbone, tuple(BACKBONES))
+        _choice("decoder", self.decoder, DECODERS)
+        _choice("fusion", self.fusion, FUSIONS)
+        _choice("encoder", self.encoder, ENCODERS)
+        _choice("batchnorm", self.batchnorm, BATCHNORMS)
+        if not isinstance(self.num_classes, int) or not 1 <= self.num_classes <= 254:
+            raise AmfEdgeError(
+                f"model config num_classes={self.num_classes!r}; expected an integer from 1 to 254 "
+                "(labels are uint8 and 255 means 'ignore')"
+            )
+        stages = tuple(self.fusion_stages)
+        if any(s not in (1, 2, 3, 4) for s in stages) or len(set(stages)) != len(stages):
+            raise AmfEdgeError(
+                f"model config fusion_stages={self.fusion_stages!r}; expected distinct stages from 1 to 4, e.g. (1, 2, 3, 4)"
+            )
+        object.__setattr__(self, "fusion_stages", tuple(sorted(stages)))
+        if self.decoder_width < 8:
+            raise AmfEdgeError(f"model config decoder_width={self.decoder_width}; expected at least 8 channels")
+        if not 0.0 <= self.dropout < 1.0:
+            raise AmfEdgeError(f"model config dropout={self.dropout}; expected a probability in [0, 1)")
+
+    @property
+    def block(self) -> str:
+        return BACKBONES[self.backbone][0]
+
+    @property
+    def blocks_per_stage(self) -> tuple[int, int, int, int]:
+        return BACKBONES[self.backbone][1]
+
+    def fuses(self, stage: int) -> bool:
+        return self.fusion != "none" and stage in self.fusion_stages
+
+    def replace(self, **changes) -> ModelConfig:
+        """A copy with some fields changed; unknown field names are an error."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise AmfEdgeError(
+                f"unknown model config field(s) {', '.join(sorted(unknown))}; valid fields: "
+                + ", ".join(f.name for f in dataclasses.fields(self))
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["fusion_stages"] = list(self.fusion_stages)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        d = dict(d)
+        if "fusion_stages" in d:
+            d["fusion_stages"] = tuple(d["fusion_stages"])
+        valid = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - valid
+        if unknown:
+            raise AmfEdgeError(
+                f"model config has unknown field(s) {', '.join(sorted(unknown))}; it was probably written by a "
+                "newer amf-edge: upgrade amf-edge to read it"
+            )
+        return cls(**d)
