@@ -12,6 +12,7 @@ from amf_edge.errors import AmfEdgeError
 COMMANDS = {
     "info": "amf_edge.cli.info",
     "import-reference": "amf_edge.cli.import_reference",
+    "demo": "amf_edge.cli.demo",
 }
 
 
