@@ -39,8 +39,12 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | os.PathLike, model: AsymFusion, *, labels: LabelSet,
-                    preprocess: PreprocessSpec, meta: dict | None = None) -> Path:
-    """Write `model` with its config, labels and preprocessing; atomic, so a crash never leaves half a file."""
+                    preprocess: PreprocessSpec, meta: dict | None = None, train_state: dict | None = None) -> Path:
+    """Write `model` with its config, labels and preprocessing; atomic, so a crash never leaves half a file.
+
+    `train_state` (optimizer state, epoch, ...) makes a checkpoint resumable; it must hold only
+    tensors and plain values, like everything else in the file.
+    """
     if labels.num_classes != model.config.num_classes:
         raise AmfEdgeError(
             f"label set {labels.name!r} has {labels.num_classes} classes but the model predicts "
@@ -57,6 +61,8 @@ def save_checkpoint(path: str | os.PathLike, model: AsymFusion, *, labels: Label
         "meta": {"amf_edge_version": __version__, "torch_version": str(torch.__version__), **(meta or {})},
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    if train_state is not None:
+        payload["train_state"] = train_state
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -65,7 +71,7 @@ def save_checkpoint(path: str | os.PathLike, model: AsymFusion, *, labels: Label
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Load an amf-edge checkpoint; the model comes back in eval mode on `map_location`."""
-    payload = _read(path, map_location)
+    payload = read_payload(path, map_location)
     model = AsymFusion(ModelConfig.from_dict(payload["model_config"]))
     model.load_state_dict(payload["state_dict"])
     model.to(map_location).eval()
@@ -84,7 +90,8 @@ def unpickling_reason(error: Exception) -> str:
     return line.split(". Please use")[0]  # torch goes on to suggest allow-listing it: not for us to advise
 
 
-def _read(path: str | os.PathLike, map_location) -> dict:
+def read_payload(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """The raw checkpoint dict, validated as an amf-edge checkpoint (for resuming training)."""
     path = Path(path)
     if not path.is_file():
         raise AmfEdgeError(f"checkpoint {path} does not exist; expected a file written by amf-edge train or import-reference")

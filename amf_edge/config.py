@@ -51,6 +51,8 @@ class ModelConfig:
         fusion_stages: ResNet stages (1-4) whose last block fuses; the paper fuses all four.
         decoder_width: channels of the light decoder (ignored by "refinenet", whose widths are fixed).
         dropout: dropout probability on the two coarsest encoder maps and before the classifier.
+        modalities: the input branches: both (AsymFusion) or one, for the single-modality baselines
+            of the ablation ("rgb" or "depth" alone: a plain ResNet + decoder, no fusion).
     """
 
     backbone: str
@@ -62,6 +64,7 @@ class ModelConfig:
     fusion_stages: tuple[int, ...] = (1, 2, 3, 4)
     decoder_width: int = 128
     dropout: float = 0.5
+    modalities: tuple[str, ...] = MODALITIES
 
     def __post_init__(self) -> None:
         _choice("backbone", self.backbone, tuple(BACKBONES))
@@ -80,6 +83,17 @@ class ModelConfig:
                 f"model config fusion_stages={self.fusion_stages!r}; expected distinct stages from 1 to 4, e.g. (1, 2, 3, 4)"
             )
         object.__setattr__(self, "fusion_stages", tuple(sorted(stages)))
+        modalities = tuple(self.modalities)
+        if not modalities or any(m not in MODALITIES for m in modalities) or len(set(modalities)) != len(modalities):
+            raise AmfEdgeError(
+                f"model config modalities={self.modalities!r}; expected 'rgb', 'depth' or both, e.g. ('rgb', 'depth')"
+            )
+        object.__setattr__(self, "modalities", tuple(m for m in MODALITIES if m in modalities))
+        if len(self.modalities) == 1 and self.fusion != "none":
+            raise AmfEdgeError(
+                f"a single-modality model ({self.modalities[0]} only) has nothing to fuse, but fusion={self.fusion!r}; "
+                "set fusion to 'none'"
+            )
         if self.decoder_width < 8:
             raise AmfEdgeError(f"model config decoder_width={self.decoder_width}; expected at least 8 channels")
         if not 0.0 <= self.dropout < 1.0:
@@ -109,13 +123,15 @@ class ModelConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["fusion_stages"] = list(self.fusion_stages)
+        d["modalities"] = list(self.modalities)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
         d = dict(d)
-        if "fusion_stages" in d:
-            d["fusion_stages"] = tuple(d["fusion_stages"])
+        for key in ("fusion_stages", "modalities"):
+            if key in d:
+                d[key] = tuple(d[key])
         valid = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - valid
         if unknown:

@@ -91,6 +91,15 @@ NYUDV2_40 = (
 )  # fmt: skip
 
 
+# SUN RGB-D's 37 classes in the order the RGB-D segmentation literature uses.
+SUNRGBD_37 = (
+    "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf",
+    "picture", "counter", "blinds", "desk", "shelves", "curtain", "dresser", "pillow", "mirror",
+    "floor_mat", "clothes", "ceiling", "books", "fridge", "tv", "paper", "towel", "shower_curtain",
+    "box", "whiteboard", "person", "night_stand", "toilet", "sink", "lamp", "bathtub", "bag",
+)  # fmt: skip
+
+
 def _voc_palette(num_classes: int) -> tuple[tuple[int, int, int], ...]:
     # AsymFusion indexes its VOC colormap with label + 1, so class 0 is dark red, not black.
     cmap = voc_colormap()
@@ -122,3 +131,4 @@ def label_set_names() -> list[str]:
 
 
 register_labels(LabelSet("nyudv2", NYUDV2_40, _voc_palette(len(NYUDV2_40))))
+register_labels(LabelSet("sunrgbd", SUNRGBD_37, _voc_palette(len(SUNRGBD_37))))

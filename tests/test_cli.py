@@ -50,15 +50,25 @@ def test_every_help_works(command, capsys):
     assert "usage: amf-edge" in capsys.readouterr().out
 
 
-def test_demo_segments_synthetic_frames_and_writes_loadable_outputs(tmp_path):
-    result = run_cli("demo", "--frames", "2", "--height", "64", "--width", "80", "--out", str(tmp_path))
+TINY_RECIPE = ["data.train=synthetic://?seed=3&n=8&val=2&height=48&width=64", "data.height=40", "data.width=56",
+               "data.batch_size=4", "data.workers=0", "optim.stages.0.epochs=1"]
+
+
+@pytest.mark.slow
+def test_demo_trains_evaluates_and_segments(tmp_path):
+    result = run_cli("demo", "--frames", "2", "--height", "64", "--width", "80", "--out", str(tmp_path), *TINY_RECIPE)
     assert result.returncode == 0, result.stderr
-    assert "2 synthetic frames of 64×80" in result.stdout and "median latency" in result.stdout
+    assert "training asymfusion-r18" in result.stdout and "held-out validation scenes (2)" in result.stdout
+    assert "ensemble" in result.stdout and "median" in result.stdout
     import cv2
 
-    picture = cv2.imread(str(tmp_path / "frame_001.png"))
+    picture = cv2.imread(str(tmp_path / "frames/frame_001.png"))
     assert picture.shape == (64, 4 * 80, 3)
     from amf_edge import load_checkpoint
 
-    ckpt = load_checkpoint(tmp_path / "model.pt")
+    ckpt = load_checkpoint(tmp_path / "train/best.pt")
     assert ckpt.config.backbone == "resnet18" and ckpt.labels.name == "synthetic"
+    again = run_cli("demo", "--frames", "1", "--height", "64", "--width", "80", "--out", str(tmp_path), *TINY_RECIPE)
+    assert again.returncode == 0 and "using the model trained earlier" in again.stdout
+    other = run_cli("demo", "--frames", "1", "--out", str(tmp_path), *TINY_RECIPE[:-1], "optim.stages.0.epochs=2")
+    assert other.returncode == 1 and "another recipe" in other.stderr

@@ -44,7 +44,7 @@ def all_modules() -> list[str]:
 
 
 def test_the_module_list_is_complete():
-    assert {"amf_edge.models.network", "amf_edge.cli.main", "runtime.visualize"} <= set(all_modules())
+    assert {"amf_edge.models.network", "amf_edge.cli.main", "amf_edge.visualize", "runtime", "train.loop"} <= set(all_modules())
 
 
 def test_numpy_layer_runtime_and_cli_import_without_torch_or_optional_packages():

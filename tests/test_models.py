@@ -174,3 +174,31 @@ def test_depth_stem_folds_to_one_channel():
     assert folded.in_channels == 1
     with torch.no_grad():
         assert torch.allclose(folded(depth), stem(depth.expand(-1, 3, -1, -1)), atol=1e-5)
+
+
+@pytest.mark.parametrize("modality", ["rgb", "depth"])
+def test_single_modality_baselines_use_only_their_input(modality):
+    model = build_model("asymfusion-r18", num_classes=5, modalities=(modality,), fusion="none").eval()
+    assert model.heads == (modality, "ensemble") and model.alpha.shape == (1,)
+    rgb, depth = inputs(n=1)
+    with torch.no_grad():
+        heads = model.forward_heads(rgb, depth)
+        other = model.forward_heads(rgb * 2, depth) if modality == "depth" else model.forward_heads(rgb, depth * 2)
+        changed = model.forward_heads(rgb, depth * 2) if modality == "depth" else model.forward_heads(rgb * 2, depth)
+    assert set(heads) == {modality, "ensemble"} and torch.equal(heads["ensemble"], heads[modality])
+    assert torch.equal(other[modality], heads[modality])  # the unused input changes nothing
+    assert not torch.equal(changed[modality], heads[modality])
+    assert not any(f".{'depth' if modality == 'rgb' else 'rgb'}." in k for k in model.state_dict())
+
+
+def test_single_modality_r101_size_matches_the_spec():
+    # method spec §2.8: a single-modality R101 model has 118.10 M parameters, 0.1 M less than with private BN
+    assert round(count_params(get_preset("asymfusion-r101", num_classes=40, modalities=("rgb",), fusion="none"))["total"] / 1e6, 2) == 118.10
+
+
+def test_single_modality_models_cannot_fuse():
+    with pytest.raises(AmfEdgeError, match="nothing to fuse"):
+        get_preset("asymfusion-r18", num_classes=5, modalities=("rgb",))
+    with pytest.raises(AmfEdgeError, match="expected 'rgb', 'depth' or both"):
+        get_preset("asymfusion-r18", num_classes=5, modalities=("ir",), fusion="none")
+    assert get_preset("asymfusion-r18", num_classes=5, modalities=("depth", "rgb")).modalities == ("rgb", "depth")

@@ -3,7 +3,7 @@ import pytest
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.labels import LabelSet
-from runtime.visualize import colorize_depth, mosaic, overlay
+from amf_edge.visualize import colorize_depth, mosaic, overlay
 
 LABELS = LabelSet("two", ("a", "b"), ((200, 0, 0), (0, 0, 200)))
 

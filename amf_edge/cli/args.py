@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from amf_edge.config import BATCHNORMS, ENCODERS, FUSIONS, ModelConfig
-from amf_edge.errors import AmfEdgeError
 from amf_edge.presets import get_preset, preset_names
 
 
@@ -21,11 +20,13 @@ def add_model_args(parser: argparse.ArgumentParser, *, preset_positional: bool =
     group.add_argument("--encoder", choices=ENCODERS, help="ablation: shared or separate encoder convs (default: shared)")
     group.add_argument("--batchnorm", choices=BATCHNORMS, help="ablation: private or shared BN (default: private)")
     group.add_argument("--fusion-stages", type=_stages, metavar="S,S,...", help="ablation: stages whose last block fuses (default: 1,2,3,4)")
+    group.add_argument("--modalities", type=_modalities, metavar="M[,M]",
+                       help="ablation: rgb or depth alone gives a single-modality baseline (needs --fusion none); default: rgb,depth")
 
 
 def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
     overrides = {
-        k: getattr(args, k) for k in ("fusion", "encoder", "batchnorm", "fusion_stages") if getattr(args, k) is not None
+        k: getattr(args, k) for k in ("fusion", "encoder", "batchnorm", "fusion_stages", "modalities") if getattr(args, k) is not None
     }
     return get_preset(args.preset, num_classes=args.classes, **overrides)
 
@@ -37,6 +38,10 @@ def _stages(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated stage numbers like 1,2,3,4, got {text!r}") from None
 
 
+def _modalities(text: str) -> tuple[str, ...]:
+    return tuple(m.strip() for m in text.split(",") if m.strip())
+
+
 def positive_size(text: str) -> int:
     try:
         value = int(text)
@@ -45,8 +50,3 @@ def positive_size(text: str) -> int:
     if value < 16:
         raise argparse.ArgumentTypeError(f"expected a size in pixels of at least 16, got {text!r}")
     return value
-
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise AmfEdgeError(message)

@@ -1,13 +1,17 @@
-"""Build an edge model and segment synthetic RGB-D frames, printing a summary.
+"""Train an edge model on synthetic RGB-D scenes, evaluate it on held-out scenes, and segment new frames.
 
-The frames come from the procedural scene generator (amf_edge.synthetic), go through the shared
-preprocessing contract and an asymfusion-r18 network in PyTorch, and come back as label maps at
-input resolution. The network has random weights until `amf-edge train` exists, so its labels are
-noise: this demo shows the pipeline and its timings, not accuracy. With --out it also writes
-rgb | depth | ground truth | prediction pictures and the checkpoint it built.
+1. trains asymfusion-r18 with train/configs/synthetic-r18.yaml into OUT/train (a few minutes on
+   2 CPU cores); a finished run there is reused, so run the demo again to see only the inference;
+2. evaluates it on the recipe's held-out validation scenes (every head: rgb, depth, ensemble);
+3. segments new synthetic frames (another seed) through the preprocessing contract and writes
+   rgb | depth | ground truth | prediction pictures to OUT/frames/.
 
-example:
-  amf-edge demo --frames 4 --height 240 --width 320 --out demo-output
+KEY=VALUE arguments override the training recipe (as for `amf-edge train`).
+
+examples:
+  amf-edge demo
+  amf-edge demo --out /tmp/demo optim.stages.0.epochs=1
+  amf-edge demo --checkpoint runs/r18/best.pt --frames 8
 """
 
 from __future__ import annotations
@@ -18,42 +22,77 @@ from pathlib import Path
 
 from amf_edge.cli.args import positive_size
 
-HELP = "segment synthetic RGB-D frames with an edge model and print a summary"
+HELP = "train an edge model on synthetic scenes, evaluate it and segment new frames"
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="asymfusion-r18", help="model preset (default: asymfusion-r18)")
-    parser.add_argument("--frames", type=int, default=4, help="synthetic frames to segment (default: 4)")
+    parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: demo-output)")
+    parser.add_argument("--checkpoint", type=Path, help="segment with this checkpoint instead of training one")
+    parser.add_argument("--frames", type=int, default=4, help="new synthetic frames to segment (default: 4)")
     parser.add_argument("--height", type=positive_size, default=240, help="frame height (default: 240)")
     parser.add_argument("--width", type=positive_size, default=320, help="frame width (default: 320)")
-    parser.add_argument("--seed", type=int, default=0, help="scene and weight seed (default: 0)")
-    parser.add_argument("--out", type=Path, help="folder for pictures and the checkpoint (default: none)")
+    parser.add_argument("--seed", type=int, default=1000, help="seed of the new frames (default: 1000)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="training recipe overrides")
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
-
+    from amf_edge import load_checkpoint
     from amf_edge.errors import AmfEdgeError
-    from amf_edge.models import build_model, upsample_logits
-    from amf_edge.preprocess import PreprocessSpec
-    from amf_edge.synthetic import SyntheticScenes
 
     if args.frames < 1:
         raise AmfEdgeError(f"--frames must be at least 1, got {args.frames}")
-    scenes = SyntheticScenes(seed=args.seed, n=args.frames, height=args.height, width=args.width)
-    labels = scenes.labels
-    torch.manual_seed(args.seed)
-    model = build_model(args.preset, num_classes=labels.num_classes).eval()
-    spec = PreprocessSpec()
-    params = sum(p.numel() for p in model.parameters())
-    print(f"{args.preset}: {params / 1e6:.2f} M parameters, {labels.num_classes} classes ({labels.name}), "
-          f"random weights; {args.frames} synthetic frames of {args.height}×{args.width}")
+    if args.checkpoint and args.overrides:
+        raise AmfEdgeError("recipe overrides only apply when the demo trains; drop them or drop --checkpoint")
+    path = args.checkpoint or _train(args.out / "train", args.overrides)
+    ckpt = load_checkpoint(path)
+    _segment(ckpt, args)
+    return 0
 
-    timings, correct, total, predicted = [], 0, 0, np.zeros(labels.num_classes, np.int64)
-    for i, sample in enumerate(scenes):
-        rgb, depth = (torch.from_numpy(a) for a in spec(sample.rgb, sample.depth_m()))
+
+def _train(out: Path, overrides: list[str]) -> Path:
+    from amf_edge import load_checkpoint
+    from amf_edge.datasets import open_dataset
+    from amf_edge.errors import AmfEdgeError
+    from train.config import dump_config, load_config
+    from train.evaluate import evaluate, format_scores
+    from train.loop import train
+
+    config = load_config("synthetic-r18", overrides)
+    best = out / "best.pt"
+    if best.exists() and (out / "config.yaml").read_text() == dump_config(config):
+        print(f"using the model trained earlier in {out} (delete the folder to train again)")
+    else:
+        if (out / "last.pt").exists():
+            raise AmfEdgeError(f"{out} holds a demo run with another recipe; delete it or pass another --out")
+        print(f"training asymfusion-r18 on synthetic scenes for {config.epochs} epochs (a few minutes on 2 CPU cores)")
         start = time.perf_counter()
+        train(config, out)
+        print(f"trained in {(time.perf_counter() - start) / 60:.1f} min")
+    ckpt = load_checkpoint(best)
+    val = open_dataset(config.data.val or config.data.train, "val")
+    print(f"held-out validation scenes ({len(val)}):\n" + format_scores(evaluate(ckpt.model, val, ckpt.preprocess)))
+    return best
+
+
+def _segment(ckpt, args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from amf_edge.lazy import require_module
+    from amf_edge.models import upsample_logits
+    from amf_edge.synthetic import SyntheticScenes
+    from amf_edge.visualize import colorize_depth, mosaic, overlay
+
+    cv2 = require_module("cv2", "opencv-python-headless")
+    labels, model = ckpt.labels, ckpt.model
+    frames_dir = args.out / "frames"
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    print(f"segmenting {args.frames} new synthetic frames of {args.height}×{args.width} with {ckpt.config.backbone} "
+          f"({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, PyTorch on the CPU)")
+    timings, correct, total = [], 0, 0
+    for i, sample in enumerate(SyntheticScenes(seed=args.seed, n=args.frames, height=args.height, width=args.width)):
+        start = time.perf_counter()
+        rgb, depth = (torch.from_numpy(a) for a in ckpt.preprocess(sample.rgb, sample.depth_m()))
         with torch.inference_mode():
             logits = upsample_logits(model(rgb, depth), sample.size)
         prediction = logits.argmax(1)[0].to(torch.uint8).numpy()
@@ -61,30 +100,8 @@ def run(args: argparse.Namespace) -> int:
         valid = sample.label < labels.num_classes
         correct += int((prediction[valid] == sample.label[valid]).sum())
         total += int(valid.sum())
-        predicted += np.bincount(prediction.ravel(), minlength=labels.num_classes)
-        if args.out:
-            _write_picture(args.out / f"frame_{i:03d}.png", sample, prediction, labels)
-        print(f"  frame {i}: {timings[-1] * 1e3:7.1f} ms, invalid depth {np.mean(sample.depth == 0):5.1%}")
-
-    top = ", ".join(f"{labels.names[c]} {predicted[c] / predicted.sum():.0%}" for c in np.argsort(-predicted)[:3])
-    print(f"median latency {np.median(timings) * 1e3:.1f} ms (PyTorch eager, CPU, {torch.get_num_threads()} threads); "
-          f"pixel accuracy {correct / max(total, 1):.1%} (untrained weights: not meaningful); most predicted: {top}")
-    if args.out:
-        from amf_edge.checkpoint import save_checkpoint
-
-        ckpt = save_checkpoint(args.out / "model.pt", model, labels=labels, preprocess=spec, meta={"preset": args.preset})
-        print(f"wrote {args.frames} pictures and {ckpt} to {args.out}/")
-    return 0
-
-
-def _write_picture(path: Path, sample, prediction, labels) -> None:
-    from amf_edge.lazy import require_module
-    from runtime.visualize import colorize_depth, mosaic, overlay
-
-    cv2 = require_module("cv2", "opencv-python-headless")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    picture = mosaic(sample.rgb, colorize_depth(sample.depth_m()), labels.colorize(sample.label), overlay(sample.rgb, prediction, labels))
-    if not cv2.imwrite(str(path), picture[..., ::-1]):
-        from amf_edge.errors import AmfEdgeError
-
-        raise AmfEdgeError(f"could not write {path}; check that the folder is writable")
+        picture = mosaic(sample.rgb, colorize_depth(sample.depth_m()), labels.colorize(sample.label), overlay(sample.rgb, prediction, labels))
+        cv2.imwrite(str(frames_dir / f"frame_{i:03d}.png"), picture[..., ::-1])
+    print(f"median {np.median(timings) * 1e3:.1f} ms per frame (preprocess + model + upsample + argmax, "
+          f"{torch.get_num_threads()} threads); pixel accuracy {correct / max(total, 1):.1%} on these frames; "
+          f"pictures (rgb | depth | truth | prediction) in {frames_dir}/")

@@ -40,7 +40,8 @@ def format_text(r: dict) -> str:
     p, pm, c = r["params"], r["params_m"], r["config"]
     lines = [
         f"{r['preset']}: {c['backbone']} encoder ({c['encoder']} convs, {c['batchnorm']} BN), {c['decoder']} decoder, "
-        f"{c['num_classes']} classes, fusion {c['fusion']}",
+        f"{c['num_classes']} classes, fusion {c['fusion']}"
+        + ("" if len(c["modalities"]) > 1 else f", {c['modalities'][0]} only"),
         f"parameters      {pm['total']:.2f} M  (encoder convs {pm['encoder_conv']:.2f} M, encoder BN {pm['encoder_bn']:.3f} M, "
         f"decoder {pm['decoder']:.2f} M, ensemble {p['ensemble']})",
     ]

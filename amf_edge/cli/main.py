@@ -13,6 +13,8 @@ COMMANDS = {
     "info": "amf_edge.cli.info",
     "import-reference": "amf_edge.cli.import_reference",
     "demo": "amf_edge.cli.demo",
+    "train": "train.cli",
+    "eval": "train.eval_cli",
 }
 
 

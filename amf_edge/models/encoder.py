@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from amf_edge.config import MODALITIES, STAGE_WIDTHS, ModelConfig
+from amf_edge.config import STAGE_WIDTHS, ModelConfig
 from amf_edge.models.fusion import ShuffleShift
 from amf_edge.models.modal import Features, PerModality, relu
 
@@ -20,13 +20,13 @@ from amf_edge.models.modal import Features, PerModality, relu
 def modal_conv(cfg: ModelConfig, cin: int, cout: int, kernel: int, stride: int = 1) -> PerModality:
     return PerModality(
         lambda: nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
-        MODALITIES,
+        cfg.modalities,
         shared=cfg.encoder == "shared",
     )
 
 
 def modal_bn(cfg: ModelConfig, channels: int) -> PerModality:
-    return PerModality(lambda: nn.BatchNorm2d(channels), MODALITIES, shared=cfg.batchnorm == "shared")
+    return PerModality(lambda: nn.BatchNorm2d(channels), cfg.modalities, shared=cfg.batchnorm == "shared")
 
 
 def make_downsample(cfg: ModelConfig, cin: int, cout: int, stride: int) -> nn.Sequential | None:
@@ -138,7 +138,7 @@ class ResNetEncoder(nn.Module):
         which keeps ImageNet initialisation meaningful). A conv over 3 identical channels equals a
         1-channel conv whose weights are summed over the input channels: 3× less stem input work.
         """
-        conv = self.conv1.module_for("depth")
+        conv = self.conv1.module_for("depth")  # the shared stem, or the depth encoder's own
         folded = nn.Conv2d(1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=False)
         with torch.no_grad():
             folded.weight.copy_(conv.weight.sum(dim=1, keepdim=True))

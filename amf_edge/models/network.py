@@ -28,20 +28,31 @@ class AsymFusion(nn.Module):
         self.encoder = ResNetEncoder(config)
         self.decoder = build_decoder(config, self.encoder.out_channels)
         # Ensemble weights over the modality heads, softmax-normalised; ones as in the official code.
-        self.alpha = nn.Parameter(torch.ones(len(MODALITIES)))
+        self.alpha = nn.Parameter(torch.ones(len(config.modalities)))
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """Names of the outputs of `forward_heads`: each modality's head, then "ensemble"."""
+        return (*self.config.modalities, "ensemble")
 
     def forward_heads(self, rgb: torch.Tensor, depth: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Logits of the "rgb" and "depth" heads and their learned "ensemble"."""
+        """Logits of each modality's head ("rgb", "depth") and their learned "ensemble".
+
+        A single-modality model ignores the other input and returns its head and an "ensemble" equal
+        to it, so every model has the same interface.
+        """
         check_inputs(rgb, depth)
+        modalities = self.config.modalities
         # The official recipe replicates depth to 3 channels and feeds it to the shared RGB stem.
-        features = self.encoder({"rgb": rgb, "depth": depth.expand(-1, 3, -1, -1)})
+        inputs = {"rgb": rgb, "depth": depth.expand(-1, 3, -1, -1)}
+        features = self.encoder({m: inputs[m] for m in modalities})
         # The decoder is shared and has no BatchNorm, so one pass over both modalities stacked on the
         # batch axis computes exactly the two per-modality passes, with half the kernel launches.
-        stacked = [torch.cat([f[m] for m in MODALITIES]) for f in features]
-        heads = dict(zip(MODALITIES, self.decoder(stacked).split(rgb.shape[0])))
+        stacked = [torch.cat([f[m] for m in modalities]) for f in features]
+        heads = dict(zip(modalities, self.decoder(stacked).split(rgb.shape[0])))
         # Detached: the ensemble loss trains only alpha, never the branches (as in the official code).
         weights = torch.softmax(self.alpha, dim=0)
-        heads["ensemble"] = sum(weights[i] * heads[m].detach() for i, m in enumerate(MODALITIES))
+        heads["ensemble"] = sum(weights[i] * heads[m].detach() for i, m in enumerate(modalities))
         return heads
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:

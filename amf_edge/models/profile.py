@@ -64,7 +64,7 @@ def profile(config: ModelConfig, height: int, width: int) -> Profile:
         with FlopCounterMode(display=False) as counter:
             out = model(torch.empty(1, 3, height, width), torch.empty(1, 1, height, width))
     params = _param_groups(model)
-    if config.encoder == "shared":
+    if config.encoder == "shared" and len(config.modalities) > 1:
         params["total_with_separate_encoders"] = count_params(config.replace(encoder="separate"))["total"]
     fusion = []
     for name, block in model.encoder.fusion_positions():

@@ -47,9 +47,10 @@ from amf_edge.synthetic.classes import SYNTHETIC_LABELS, SyntheticClass
 from amf_edge.synthetic.layout import sample_scene
 from amf_edge.synthetic.renderer import render
 
-__all__ = ["SYNTHETIC_LABELS", "SyntheticClass", "SyntheticScenes", "parse_synthetic_uri", "render_scene"]
+__all__ = ["SPLITS", "SYNTHETIC_LABELS", "SyntheticClass", "SyntheticScenes", "parse_synthetic_uri", "render_scene"]
 
 MIN_SIZE, MAX_SIZE = 16, 4096
+DEFAULT_N = 100
 
 
 def _checked_int(name: str, value: object, low: int, high: int | None = None) -> int:
@@ -77,21 +78,39 @@ def render_scene(seed: int, height: int = 240, width: int = 320) -> RGBDSample:
     return render(sample_scene(rng, height, width), rng)
 
 
-class SyntheticScenes:
-    """A fixed-length sequence of synthetic scenes; scene i is `render_scene(self.scene_seed(i), ...)`."""
+SPLITS = ("train", "val")
 
-    def __init__(self, seed: int = 0, n: int = 100, height: int = 240, width: int = 320) -> None:
+
+class SyntheticScenes:
+    """A fixed-length sequence of synthetic scenes; scene i is `render_scene(self.scene_seed(i), ...)`.
+
+    `split` picks the seed stream: "train" scenes are those every earlier version produced for the same
+    arguments; "val" scenes come from a second, disjoint stream of the same seed, so a validation set
+    never repeats a training scene however large either is.
+    """
+
+    def __init__(
+        self, seed: int = 0, n: int = DEFAULT_N, height: int = 240, width: int = 320, split: str = "train"
+    ) -> None:
         self.seed = _checked_int("seed", seed, 0)
         self.n = _checked_int("n", n, 1)
         self.height, self.width = _checked_size(height, width)
+        if split not in SPLITS:
+            raise AmfEdgeError(f"synthetic scenes: unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+        self.split = split
 
     @property
     def labels(self) -> LabelSet:
         return SYNTHETIC_LABELS
 
     def scene_seed(self, i: int) -> int:
-        """The `render_scene` seed of scene i (0 <= i < n), mixed from (seed, i) so nearby seeds don't correlate."""
-        return int(np.random.SeedSequence((self.seed, i)).generate_state(1, np.uint64)[0])
+        """The `render_scene` seed of scene i (0 <= i < n), mixed from (seed, i) so nearby seeds don't correlate.
+
+        Validation scenes mix (seed, i, 1). SeedSequence hashes a missing entropy word like a 0, so the
+        training entropy (seed, i) is (seed, i, 0): for one seed, the two streams never share an input.
+        """
+        entropy = (self.seed, i) if self.split == "train" else (self.seed, i, 1)
+        return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
 
     def __len__(self) -> int:
         return self.n
@@ -108,14 +127,21 @@ class SyntheticScenes:
         return (self[i] for i in range(self.n))
 
     def __repr__(self) -> str:
-        return f"SyntheticScenes(seed={self.seed}, n={self.n}, height={self.height}, width={self.width})"
+        return (
+            f"SyntheticScenes(seed={self.seed}, n={self.n}, height={self.height}, width={self.width}, "
+            f"split={self.split!r})"
+        )
 
 
-_URI_KEYS = ("seed", "n", "height", "width")
+_URI_KEYS = ("seed", "n", "height", "width", "val")
 
 
-def parse_synthetic_uri(uri: str) -> SyntheticScenes:
-    """`synthetic://?seed=S&n=N&height=H&width=W` (every key optional) as `SyntheticScenes`."""
+def parse_synthetic_uri(uri: str, split: str = "train") -> SyntheticScenes:
+    """`synthetic://?seed=S&n=N&height=H&width=W&val=V` (every key optional) as `SyntheticScenes`.
+
+    Split "train" has n scenes; split "val" has V scenes (default max(1, n // 4)) from the disjoint
+    validation stream of the same seed.
+    """
     example = "synthetic://?seed=0&n=100&height=240&width=320"
     parts = urlsplit(uri)
     if parts.scheme != "synthetic" or parts.netloc or parts.path or parts.fragment:
@@ -130,4 +156,7 @@ def parse_synthetic_uri(uri: str) -> SyntheticScenes:
             options[key] = int(value)
         except ValueError:
             raise AmfEdgeError(f"{uri!r}: option {key!r} must be an integer, got {value!r}") from None
-    return SyntheticScenes(**options)
+    val = options.pop("val", None)
+    n = _checked_int("n", options.pop("n", DEFAULT_N), 1)
+    val = max(1, n // 4) if val is None else _checked_int("val", val, 1)
+    return SyntheticScenes(n=n if split == "train" else val, split=split, **options)

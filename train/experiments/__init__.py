@@ -1,0 +1,1 @@
+"""Reproducible experiments built on the training loop (each runnable with `python -m`)."""
