@@ -270,11 +270,6 @@ def fast_train(height: int, width: int, scale: tuple[float, float] = (0.75, 1.25
                     RandomCrop(height, width)])  # fmt: skip
 
 
-def eval_resize(height: int, width: int) -> Resize:
-    """The fast evaluation protocol's input transform: resize to height×width (the official one uses full size)."""
-    return Resize(height, width)
-
-
 TRAIN_TRANSFORMS = ("official-nyudv2", "fast")
 
 

@@ -202,3 +202,21 @@ def test_ablation_variants_are_the_intended_models():
     table = format_table({"shift": {0: {"ensemble": 0.5, "rgb": 0.4, "depth": 0.3}, 1: {"ensemble": 0.6, "rgb": 0.5, "depth": 0.4}},
                           "rgb only": {0: {"ensemble": 0.2, "rgb": 0.2}}})
     assert "| shift | 11.68 |" in table and "55.00 ± 7.07" in table and "| 20.00 | 20.00 | – |" in table
+
+
+def test_sync_bn_conversion_keeps_one_bn_per_modality():
+    from amf_edge.models import build_model
+
+    model = build_model("asymfusion-r18", num_classes=5).eval()
+    rgb, depth = torch.randn(1, 3, 40, 48), torch.rand(1, 1, 40, 48)
+    with torch.no_grad():
+        before = model(rgb, depth)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    bn = model.encoder.layer2[1].bn2
+    assert isinstance(bn["rgb"], torch.nn.SyncBatchNorm) and isinstance(bn["depth"], torch.nn.SyncBatchNorm)
+    assert bn["rgb"] is not bn["depth"]
+    assert not any(type(m) is torch.nn.BatchNorm2d for m in model.modules())
+    assert model.state_dict().keys() == state.keys() and all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+    with torch.no_grad():
+        assert torch.equal(model(rgb, depth), before)  # eval mode needs no process group

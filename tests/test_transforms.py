@@ -16,7 +16,7 @@ from amf_edge.labels import IGNORE_INDEX
 from amf_edge.sample import Intrinsics, RGBDSample
 from amf_edge.transforms import (
     IMAGENET_MEAN_RGB_UINT8, CenterCrop, Compose, Pad, RandomCrop, RandomHorizontalFlip, RandomScale,
-    RandomScaleToCover, Resize, eval_resize, fast_train, get_train_transform, official_nyudv2_train,
+    RandomScaleToCover, Resize, fast_train, get_train_transform, official_nyudv2_train,
 )  # fmt: skip
 
 pytest.importorskip("cv2")
@@ -106,7 +106,7 @@ def check_alignment(out: RGBDSample, mirrored: bool = False, tolerance: float = 
 
 
 OPS = [
-    Resize(144, 192), Resize(30, 41), Resize(61, 50), eval_resize(24, 32),
+    Resize(144, 192), Resize(30, 41), Resize(61, 50),
     RandomScale(0.5, 2.0), RandomScale(0.7, 1.6, min_short_side=60), RandomScaleToCover(40, 40),
     Pad(70, 90), Pad(53, 64), Pad(40, 50), RandomCrop(30, 40), CenterCrop(31, 41),
     RandomHorizontalFlip(p=1.0), RandomHorizontalFlip(p=0.0),
@@ -252,7 +252,6 @@ def test_presets_produce_their_sizes() -> None:
     rng = np.random.default_rng(0)
     assert official_nyudv2_train()(region_sample(), rng).size == (500, 500)
     assert fast_train(32, 48)(region_sample(), rng).size == (32, 48)
-    assert eval_resize(24, 40)(region_sample(), rng).size == (24, 40)
     assert [type(t).__name__ for t in official_nyudv2_train().transforms] == [
         "RandomScale", "Pad", "RandomHorizontalFlip", "RandomCrop"]  # fmt: skip
     scale = official_nyudv2_train().transforms[0]

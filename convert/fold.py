@@ -1,0 +1,202 @@
+"""Per-modality BatchNorm folding into deployable graph layouts (eval mode only).
+
+Each modality's BN folds into its own copy of the shared convolution:
+    W_m = W · γ_m/σ_m,   b_m = β_m − μ_m · γ_m/σ_m,   σ_m = sqrt(var_m + eps).
+How the modalities then flow through the encoder is the layout:
+  split    one folded conv per modality; the modalities never share a tensor;
+  batched  the modalities stacked on the batch axis [M·N, C, H, W]: the shared (unfolded) conv runs once,
+           then a per-modality scale and bias (the folded BN) — one GEMM per layer, weights stored once;
+  grouped  the modalities stacked on the channel axis [N, M·C, H, W]: one grouped conv (groups = M)
+           with the per-modality folded weights — one kernel per layer, BN fully folded.
+The decoder has no BN and is shared, so every layout runs it once over the modalities stacked on the
+batch axis. All layouts compute the eval-mode AsymFusion function; tests check it for every preset.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from amf_edge.errors import AmfEdgeError
+from amf_edge.models import AsymFusion
+from amf_edge.models.encoder import BasicBlock, Bottleneck
+from amf_edge.models.fusion import SHIFTS, split_channels
+from amf_edge.models.modal import PerModality
+
+LAYOUTS = ("split", "batched", "grouped")
+
+
+class FoldedConv(nn.Module):
+    """A conv + BN pair of the encoder, folded per modality, stored the way its layout runs it.
+
+    `convs` and `bns` hold one module per modality; a shared conv appears once per modality (the same
+    object), which is what the batched layout needs.
+    """
+
+    def __init__(self, convs: list[nn.Conv2d], bns: list[nn.BatchNorm2d], layout: str):
+        super().__init__()
+        ref = convs[0]
+        self.stride, self.padding, self.layout, self.groups = ref.stride, ref.padding, layout, len(convs)
+        scales, shifts, weights = [], [], []
+        for c, b in zip(convs, bns):
+            scale = b.weight / torch.sqrt(b.running_var + b.eps)
+            scales.append(scale)
+            shifts.append(b.bias - b.running_mean * scale)
+            weights.append(c.weight * scale[:, None, None, None])
+        with torch.no_grad():
+            if layout == "batched":
+                if any(c is not ref for c in convs):
+                    raise AmfEdgeError("layout 'batched' runs one shared conv over both modalities, but this model has "
+                                       "separate encoders; export it with --layout split or grouped")
+                self.weight = nn.Parameter(ref.weight.detach().clone(), requires_grad=False)
+                # [M, 1, C, 1, 1] to broadcast over the modality-major view [M, N, C, H, W]
+                self.scale = nn.Parameter(torch.stack(scales)[:, None, :, None, None].detach(), requires_grad=False)
+                self.bias = nn.Parameter(torch.stack(shifts)[:, None, :, None, None].detach(), requires_grad=False)
+            elif layout == "grouped":
+                self.weight = nn.Parameter(torch.cat(weights).detach(), requires_grad=False)
+                self.bias = nn.Parameter(torch.cat(shifts).detach(), requires_grad=False)
+            else:
+                self.weight = nn.ParameterList([nn.Parameter(w.detach(), requires_grad=False) for w in weights])
+                self.bias = nn.ParameterList([nn.Parameter(s.detach(), requires_grad=False) for s in shifts])
+
+    def forward(self, x):
+        if self.layout == "split":
+            return [F.conv2d(t, w, b, self.stride, self.padding) for t, w, b in zip(x, self.weight, self.bias)]
+        if self.layout == "grouped":
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, groups=self.groups)
+        y = F.conv2d(x, self.weight, None, self.stride, self.padding)
+        m, c, h, w = self.scale.shape[0], y.shape[1], y.shape[2], y.shape[3]
+        return (y.reshape(m, -1, c, h, w) * self.scale + self.bias).reshape(-1, c, h, w)
+
+
+class Layout:
+    """How the modalities are arranged in the encoder's tensors, and the ops that depend on it."""
+
+    def __init__(self, name: str, modalities: int):
+        if name not in LAYOUTS:
+            raise AmfEdgeError(f"unknown layout {name!r}; choose one of: {', '.join(LAYOUTS)}")
+        self.name, self.m = name, modalities
+
+    def stack(self, per_modality: list[torch.Tensor]):
+        if self.name == "split":
+            return list(per_modality)
+        return torch.cat(per_modality, dim=0 if self.name == "batched" else 1)
+
+    def unstack(self, x) -> list[torch.Tensor]:
+        if self.name == "split":
+            return list(x)
+        return list(x.chunk(self.m, dim=0 if self.name == "batched" else 1))
+
+    def apply(self, fn, x):
+        """An op that treats samples and channels alike (ReLU, max-pool) in any layout."""
+        return [fn(t) for t in x] if self.name == "split" else fn(x)
+
+    def add(self, x, y):
+        return [a + b for a, b in zip(x, y)] if self.name == "split" else x + y
+
+    def batched(self, x) -> torch.Tensor:
+        """Modalities stacked on the batch axis, the decoder's input."""
+        return x if self.name == "batched" else torch.cat(self.unstack(x), dim=0)
+
+    def shuffle(self, x, channels: int):
+        """Swap the tail channels [s, C) between the two modalities."""
+        a, b = self.unstack(x)
+        _, s = split_channels(channels)
+        return self.stack([torch.cat([a[:, :s], b[:, s:]], 1), torch.cat([b[:, :s], a[:, s:]], 1)])
+
+    def shift_add(self, x, source, channels: int):
+        """Add the other modality's pixel-shifted head channels of `source` to the head channels of `x`."""
+        a, b = self.unstack(x)
+        sa, sb = (_pixel_shift(t, channels) for t in self.unstack(source))
+        _, s = split_channels(channels)
+        return self.stack([torch.cat([a[:, :s] + sb, a[:, s:]], 1), torch.cat([b[:, :s] + sa, b[:, s:]], 1)])
+
+
+def _pixel_shift(x: torch.Tensor, channels: int) -> torch.Tensor:
+    g, s = split_channels(channels)
+    h, w = x.shape[-2:]
+    padded = F.pad(x[:, :s], (1, 1, 1, 1))
+    return torch.cat([padded[:, k * g:(k + 1) * g, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for k, (dy, dx) in enumerate(SHIFTS)], 1)
+
+
+class FoldedBlock(nn.Module):
+    """A Bottleneck or BasicBlock with folded BN, computing the same function in a given layout."""
+
+    def __init__(self, block: Bottleneck | BasicBlock, modalities: tuple[str, ...], layout: Layout):
+        super().__init__()
+        self.layout, self.bottleneck = layout, isinstance(block, Bottleneck)
+        def fold(conv: PerModality, bn: PerModality) -> FoldedConv:
+            return FoldedConv([conv.module_for(m) for m in modalities], [bn.module_for(m) for m in modalities], layout.name)
+
+        self.conv1, self.conv2 = fold(block.conv1, block.bn1), fold(block.conv2, block.bn2)
+        self.conv3 = fold(block.conv3, block.bn3) if self.bottleneck else None
+        self.downsample = fold(block.downsample[0], block.downsample[1]) if block.downsample is not None else None
+        self.fusion = block.fusion
+        self.width = block.conv2.module_for(modalities[0]).out_channels
+
+    def forward(self, x):
+        L, relu = self.layout, torch.relu
+        a = L.apply(relu, self.conv1(x))
+        fused_input = L.shuffle(a, self.width) if self.fusion is not None and self.fusion.shuffle else a
+        b = self.conv2(fused_input)
+        if self.bottleneck:
+            b = L.apply(relu, b)
+        if self.fusion is not None:
+            if self.fusion.shift:
+                b = L.shift_add(b, a, self.width)
+            if self.fusion.shuffle:
+                b = L.shuffle(b, self.width)
+        c = self.conv3(b) if self.bottleneck else b
+        identity = x if self.downsample is None else self.downsample(x)
+        return L.apply(relu, L.add(c, identity))
+
+
+class FoldedAsymFusion(nn.Module):
+    """The eval-mode AsymFusion network with BN folded, in one of the layouts; same interface."""
+
+    def __init__(self, model: AsymFusion, layout: str = "grouped"):
+        super().__init__()
+        model = copy.deepcopy(model).eval()
+        cfg = model.config
+        self.config, self.modalities = cfg, cfg.modalities
+        self.layout = Layout(layout, len(cfg.modalities))
+        enc = model.encoder
+        # The stem stays per modality: depth enters with one channel (its 3-channel stem summed).
+        self.stems = nn.ModuleList(
+            FoldedConv([enc.depth_stem() if m == "depth" else enc.conv1.module_for(m)], [enc.bn1.module_for(m)], "split")
+            for m in cfg.modalities
+        )
+        self.maxpool = enc.maxpool
+        self.stages = nn.ModuleList(
+            nn.Sequential(*(FoldedBlock(block, cfg.modalities, self.layout) for block in stage)) for stage in enc.stages
+        )
+        self.decoder = model.decoder
+        self.register_buffer("ensemble_weights", torch.softmax(model.alpha.detach(), dim=0))
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        return (*self.modalities, "ensemble")
+
+    def forward_heads(self, rgb: torch.Tensor, depth: torch.Tensor) -> dict[str, torch.Tensor]:
+        inputs = {"rgb": rgb, "depth": depth}
+        x = self.layout.stack([torch.relu(stem([inputs[m]])[0]) for stem, m in zip(self.stems, self.modalities)])
+        x = self.layout.apply(self.maxpool, x)
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(self.layout.batched(x))
+        logits = self.decoder(features).chunk(len(self.modalities), dim=0)
+        heads = dict(zip(self.modalities, logits))
+        heads["ensemble"] = sum(w * heads[m] for w, m in zip(self.ensemble_weights, self.modalities))
+        return heads
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        return self.forward_heads(rgb, depth)["ensemble"]
+
+
+def fold(model: AsymFusion, layout: str = "grouped") -> FoldedAsymFusion:
+    """`model` (eval mode) with every BN folded, in `layout`."""
+    return FoldedAsymFusion(model, layout).eval()
