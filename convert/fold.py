@@ -23,7 +23,7 @@ from torch import nn
 from amf_edge.errors import AmfEdgeError
 from amf_edge.models import AsymFusion
 from amf_edge.models.encoder import BasicBlock, Bottleneck
-from amf_edge.models.fusion import SHIFTS, split_channels
+from amf_edge.models.fusion import pixel_shift, split_channels
 from amf_edge.models.modal import PerModality
 
 LAYOUTS = ("split", "batched", "grouped")
@@ -110,16 +110,9 @@ class Layout:
     def shift_add(self, x, source, channels: int):
         """Add the other modality's pixel-shifted head channels of `source` to the head channels of `x`."""
         a, b = self.unstack(x)
-        sa, sb = (_pixel_shift(t, channels) for t in self.unstack(source))
+        sa, sb = (pixel_shift(t) for t in self.unstack(source))
         _, s = split_channels(channels)
         return self.stack([torch.cat([a[:, :s] + sb, a[:, s:]], 1), torch.cat([b[:, :s] + sa, b[:, s:]], 1)])
-
-
-def _pixel_shift(x: torch.Tensor, channels: int) -> torch.Tensor:
-    g, s = split_channels(channels)
-    h, w = x.shape[-2:]
-    padded = F.pad(x[:, :s], (1, 1, 1, 1))
-    return torch.cat([padded[:, k * g:(k + 1) * g, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for k, (dy, dx) in enumerate(SHIFTS)], 1)
 
 
 class FoldedBlock(nn.Module):

@@ -192,7 +192,7 @@ def test_amp_training_on_cuda(tmp_path):
 
 
 def test_ablation_variants_are_the_intended_models():
-    from train.experiments.ablation import BUDGET, VARIANTS, format_table
+    from train.experiments.ablation import BUDGET, VARIANTS, format_class_table, format_table
 
     configs = {v: load_config("synthetic-r18", [*BUDGET, *o]).model.build_config(11) for v, o in VARIANTS.items()}
     assert configs["rgb only"].modalities == ("rgb",) and configs["depth only"].modalities == ("depth",)
@@ -202,6 +202,10 @@ def test_ablation_variants_are_the_intended_models():
     table = format_table({"shift": {0: {"ensemble": 0.5, "rgb": 0.4, "depth": 0.3}, 1: {"ensemble": 0.6, "rgb": 0.5, "depth": 0.4}},
                           "rgb only": {0: {"ensemble": 0.2, "rgb": 0.2}}})
     assert "| shift | 11.68 |" in table and "55.00 ± 7.07" in table and "| 20.00 | 20.00 | – |" in table
+    iou = [0.5] * 10 + [None]
+    classes = format_class_table({"shift": {0: {"class_iou": iou}, 1: {"class_iou": [0.7] * 11}}})
+    assert classes.splitlines()[0].startswith("| variant | floor | wall |") and "| shift | 60 | 60 |" in classes
+    assert classes.splitlines()[-1].endswith("| 70 |")  # a class absent in one seed averages the others
 
 
 def test_sync_bn_conversion_keeps_one_bn_per_modality():

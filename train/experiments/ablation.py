@@ -61,6 +61,7 @@ def train_one(out: Path, variant: str, seed: int) -> Path:
 
 
 def test_one(folder: Path) -> dict:
+    """Test-scene mIoU per head and the ensemble's per-class IoU."""
     import torch
 
     from amf_edge import load_checkpoint
@@ -70,7 +71,7 @@ def test_one(folder: Path) -> dict:
     torch.set_num_threads(2)
     ckpt = load_checkpoint(folder / "best.pt")
     result = evaluate(ckpt.model, open_dataset(TEST_DATA, "val"), ckpt.preprocess, protocol="official")
-    return {head: s["miou"] for head, s in result["heads"].items()}
+    return {**{head: s["miou"] for head, s in result["heads"].items()}, "class_iou": result["heads"]["ensemble"]["iou"]}
 
 
 def cost(variant: str) -> tuple[float, float]:
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         results.setdefault(variant, {})[seed] = test_one(folder)
         print(f"{variant:<34} seed {seed}: test ensemble mIoU {100 * results[variant][seed]['ensemble']:.2f}", flush=True)
     (args.out / "results.json").write_text(json.dumps({"budget": BUDGET, "test_data": TEST_DATA, "results": results}, indent=1))
-    table = format_table(results)
+    table = format_table(results) + "\n\n" + format_class_table(results)
     (args.out / "results.md").write_text(table + "\n")
     print(table)
     return 0
@@ -114,6 +115,18 @@ def format_table(results: dict) -> str:
             cells.append(f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}" if len(values) > 1 else
                          (f"{values[0]:.2f}" if values else "–"))
         lines.append(f"| {variant} | {params:.2f} | {gflops:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_class_table(results: dict) -> str:
+    """Ensemble IoU per class (mean over seeds): which cue each variant can use."""
+    from amf_edge.synthetic import SYNTHETIC_LABELS
+
+    names = SYNTHETIC_LABELS.names
+    lines = ["| variant | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for variant, per_seed in results.items():
+        ious = np.array([[np.nan if v is None else v for v in r["class_iou"]] for r in per_seed.values()], np.float64)
+        lines.append(f"| {variant} | " + " | ".join(f"{100 * v:.0f}" for v in np.nanmean(ious, axis=0)) + " |")
     return "\n".join(lines)
 
 
