@@ -20,7 +20,7 @@ import argparse
 import time
 from pathlib import Path
 
-from amf_edge.cli.args import positive_size
+from amf_edge.arguments import positive_size
 
 HELP = "train an edge model on synthetic scenes, evaluate it and segment new frames"
 

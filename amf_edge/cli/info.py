@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from amf_edge.cli.args import add_model_args, model_config_from_args, positive_size
+from amf_edge.arguments import add_model_args, model_config_from_args, positive_size
 
 HELP = "show parameters, GFLOPs and fusion positions of a preset"
 

@@ -15,6 +15,7 @@ COMMANDS = {
     "demo": "amf_edge.cli.demo",
     "train": "train.cli",
     "eval": "train.eval_cli",
+    "export": "convert.export_cli",
 }
 
 

@@ -1,4 +1,4 @@
-"""Argument groups shared by several commands, defined once."""
+"""Command-line argument groups shared by the commands of every stage, defined once (argparse only)."""
 
 from __future__ import annotations
 

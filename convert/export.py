@@ -1,0 +1,178 @@
+"""Checkpoint → ONNX with sensor-level inputs, preprocessing and post-processing inside the graph.
+
+Inputs:  rgb   uint8   N×H×W×3, as cameras deliver it, in the declared channel order;
+         depth float32 N×H×W in metres, 0 = no measurement (TensorRT has no uint16 inputs: the
+               runtime converts raw sensor counts to metres).
+Outputs: labels     uint8   N×H×W  class ids at input resolution (upsampling and argmax in the graph);
+         logits     float32 N×K×H/4×W/4  ensemble logits at stride 4 (on request);
+         confidence float32 N×H×W  the winning class's softmax probability (on request);
+         overlay    uint8   N×H×W×3  the palette blended over rgb (on request), so a GPU runtime never
+                    copies logits back to the host.
+Everything the runtime needs (classes, palette, input contract, config) is in the model's metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from amf_edge import __version__
+from amf_edge.checkpoint import Checkpoint
+from amf_edge.errors import AmfEdgeError
+from amf_edge.lazy import require_module
+from convert.fold import fold
+
+OUTPUTS = ("labels", "logits", "confidence", "overlay")
+OPSET = 18
+OVERLAY_ALPHA = 0.5
+METADATA_PREFIX = "amf_edge."
+
+
+class Deployable(nn.Module):
+    """Sensor frames in, segmentation out: the whole inference path as one module (and one ONNX graph)."""
+
+    def __init__(self, ckpt: Checkpoint, layout: str, outputs: tuple[str, ...]):
+        super().__init__()
+        spec = ckpt.preprocess
+        self.network = fold(ckpt.model, layout)
+        self.outputs, self.bgr = outputs, spec.channel_order == "BGR"
+        self.register_buffer("mean", torch.tensor(spec.rgb_mean).view(1, 3, 1, 1) * 255)
+        self.register_buffer("inv_std", 1 / (torch.tensor(spec.rgb_std).view(1, 3, 1, 1) * 255))
+        self.depth_scale = 1.0 / spec.depth_divisor_m
+        self.register_buffer("palette", torch.tensor(ckpt.labels.palette, dtype=torch.float32))
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        x = rgb.permute(0, 3, 1, 2).float()
+        if self.bgr:
+            x = x.flip(1)
+        x = (x - self.mean) * self.inv_std
+        logits = self.network(x, depth.unsqueeze(1) * self.depth_scale)
+        scores = F.interpolate(logits, size=rgb.shape[1:3], mode="bilinear", align_corners=False)
+        labels = scores.argmax(1)
+        results = {"labels": labels.to(torch.uint8), "logits": logits}
+        if "confidence" in self.outputs:
+            results["confidence"] = torch.softmax(scores, dim=1).amax(1)
+        if "overlay" in self.outputs:
+            colours = self.palette[labels]  # N×H×W×3 in RGB
+            if self.bgr:
+                colours = colours.flip(-1)
+            blended = (1 - OVERLAY_ALPHA) * rgb.float() + OVERLAY_ALPHA * colours
+            results["overlay"] = (blended + 0.5).clamp(0, 255).to(torch.uint8)
+        return tuple(results[name] for name in self.outputs)
+
+
+def parse_outputs(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in OUTPUTS]
+    if unknown or not names:
+        raise AmfEdgeError(f"--outputs {text!r}: expected a comma-separated subset of {', '.join(OUTPUTS)}")
+    if "labels" not in names:
+        names = ("labels", *names)  # every artifact carries labels: the runtime's contract
+    return tuple(n for n in OUTPUTS if n in names)
+
+
+def metadata(ckpt: Checkpoint, ckpt_sha256: str, height: int, width: int, layout: str, outputs: tuple[str, ...]) -> dict[str, str]:
+    onnx = require_module("onnx", "onnx")
+    spec = ckpt.preprocess
+    contract = {
+        "rgb": {"dtype": "uint8", "shape": ["N", height, width, 3], "channel_order": spec.channel_order},
+        "depth": {"dtype": "float32", "shape": ["N", height, width], "unit": "metre", "invalid": 0.0},
+        "outputs": list(outputs),
+        "preprocess": spec.to_dict(),
+    }
+    values = {
+        "preset": ckpt.meta.get("preset", ""),
+        "model_config": ckpt.config.to_dict(),
+        "labels": ckpt.labels.to_dict(),
+        "input_contract": contract,
+        "layout": layout,
+        "checkpoint_sha256": ckpt_sha256,
+        "versions": {"amf_edge": __version__, "torch": str(torch.__version__), "onnx": onnx.__version__, "opset": OPSET},
+    }
+    return {METADATA_PREFIX + k: json.dumps(v) for k, v in values.items()}
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The amf-edge metadata of an exported ONNX file, decoded."""
+    onnx = require_module("onnx", "onnx")
+    model = onnx.load(str(path), load_external_data=False)
+    found = {p.key[len(METADATA_PREFIX):]: json.loads(p.value) for p in model.metadata_props if p.key.startswith(METADATA_PREFIX)}
+    if "input_contract" not in found:
+        raise AmfEdgeError(f"{path} has no amf-edge metadata; export it with `amf-edge export`")
+    return found
+
+
+def export_onnx(ckpt: Checkpoint, ckpt_sha256: str, out: str | Path, *, height: int, width: int,
+                layout: str = "grouped", outputs: tuple[str, ...] = ("labels",)) -> Path:
+    """Write a single-file ONNX model (opset 18, static N=1×H×W) and attach the metadata."""
+    onnx = require_module("onnx", "onnx", "ONNX export")
+    require_module("onnxscript", "onnxscript", "torch's ONNX exporter")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    module = Deployable(ckpt, layout, outputs).eval()
+    rgb = torch.zeros(1, height, width, 3, dtype=torch.uint8)
+    depth = torch.zeros(1, height, width, dtype=torch.float32)
+    with torch.no_grad(), _quiet_exporter():
+        program = torch.onnx.export(module, (rgb, depth), dynamo=True, opset_version=OPSET, external_data=False,
+                                    input_names=["rgb", "depth"], output_names=list(outputs), verbose=False)
+    model = program.model_proto
+    for key, value in metadata(ckpt, ckpt_sha256, height, width, layout, outputs).items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(model)
+    tmp = out.with_name(out.name + ".tmp")
+    onnx.save(model, str(tmp))
+    tmp.replace(out)
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter logs that torchvision's ops are not registered and warns about its own internals:
+    noise for a model that uses neither."""
+    logger = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def check_parity(ckpt: Checkpoint, onnx_path: str | Path, frames: list, *, atol: float = 1e-4) -> dict:
+    """ONNX Runtime vs the unfolded PyTorch model on the same frames: label agreement and logit error.
+
+    `frames` are RGBDSamples of the exported size. Raises AmfEdgeError when the exported graph computes
+    something else (any label differs, or the logits differ by more than `atol`).
+    """
+    ort = require_module("onnxruntime", "onnxruntime", "checking the export")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    model, spec = ckpt.model.eval(), ckpt.preprocess
+    agree, total, max_err = 0, 0, 0.0
+    for sample in frames:
+        # The camera frame in the model's declared channel order, fed identically to both sides.
+        frame = np.ascontiguousarray(sample.rgb[..., ::-1] if spec.channel_order == "BGR" else sample.rgb)
+        got = dict(zip(names, session.run(None, {"rgb": frame[None], "depth": sample.depth_m()[None]})))
+        rgb, depth = (torch.from_numpy(a) for a in spec(frame, sample.depth_m()))
+        with torch.no_grad():
+            logits = model(rgb, depth)
+            labels = F.interpolate(logits, size=sample.size, mode="bilinear", align_corners=False).argmax(1)[0].numpy()
+        agree += int((got["labels"][0] == labels).sum())
+        total += labels.size
+        if "logits" in got:
+            max_err = max(max_err, float(np.abs(got["logits"] - logits.numpy()).max()))
+    result = {"label_agreement": agree / total, "max_logit_error": max_err if "logits" in names else None, "frames": len(frames)}
+    if agree != total or max_err > atol:
+        raise AmfEdgeError(f"{onnx_path} does not reproduce the PyTorch model: {result}; this is a bug in the export, "
+                           "please report it with the checkpoint")
+    return result
