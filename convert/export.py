@@ -29,6 +29,7 @@ from amf_edge.checkpoint import Checkpoint
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
 from convert.fold import fold
+from convert.lint import check_tensorrt_parsable
 
 OUTPUTS = ("labels", "logits", "confidence", "overlay")
 OPSET = 18
@@ -50,7 +51,7 @@ class Deployable(nn.Module):
         self.register_buffer("palette", torch.tensor(ckpt.labels.palette, dtype=torch.float32))
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        x = rgb.permute(0, 3, 1, 2).float()
+        x = rgb.float().permute(0, 3, 1, 2)  # cast first: TensorRT has uint8 only at the network's edge
         if self.bgr:
             x = x.flip(1)
         x = (x - self.mean) * self.inv_std
@@ -127,6 +128,7 @@ def export_onnx(ckpt: Checkpoint, ckpt_sha256: str, out: str | Path, *, height: 
     for key, value in metadata(ckpt, ckpt_sha256, height, width, layout, outputs).items():
         model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model)
+    check_tensorrt_parsable(model, out)
     tmp = out.with_name(out.name + ".tmp")
     onnx.save(model, str(tmp))
     tmp.replace(out)
