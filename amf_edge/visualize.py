@@ -33,6 +33,23 @@ def colorize_depth(depth_m: np.ndarray, max_m: float | None = None) -> np.ndarra
     return np.where(valid[..., None], _DEPTH_LUT[index], 0).astype(np.uint8)
 
 
+def save_image(path, rgb: np.ndarray) -> None:
+    """Write an RGB uint8 image (PNG, JPEG, … by the file's suffix) with OpenCV, which stores BGR."""
+    from pathlib import Path
+
+    from amf_edge.lazy import require_module
+
+    cv2 = require_module("cv2", "opencv-python-headless", "writing pictures")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        written = cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1]))
+    except cv2.error:  # OpenCV raises for a suffix it has no writer for, returns False for I/O failures
+        written = False
+    if not written:
+        raise AmfEdgeError(f"could not write {path}; check that the folder is writable and the suffix is an image format")
+
+
 def mosaic(*images: np.ndarray) -> np.ndarray:
     """Images of one height side by side (H×W×3 uint8 each)."""
     heights = {img.shape[0] for img in images}

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from amf_edge import __version__
 from amf_edge.checkpoint import Checkpoint
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
+from amf_edge.models import upsample_logits
 from convert.fold import fold
 from convert.lint import check_tensorrt_parsable
 
@@ -56,7 +56,7 @@ class Deployable(nn.Module):
             x = x.flip(1)
         x = (x - self.mean) * self.inv_std
         logits = self.network(x, depth.unsqueeze(1) * self.depth_scale)
-        scores = F.interpolate(logits, size=rgb.shape[1:3], mode="bilinear", align_corners=False)
+        scores = upsample_logits(logits, rgb.shape[1:3])
         labels = scores.argmax(1)
         results = {"labels": labels.to(torch.uint8), "logits": logits}
         if "confidence" in self.outputs:
@@ -168,7 +168,7 @@ def check_parity(ckpt: Checkpoint, onnx_path: str | Path, frames: list, *, atol:
         rgb, depth = (torch.from_numpy(a) for a in spec(frame, sample.depth_m()))
         with torch.no_grad():
             logits = model(rgb, depth)
-            labels = F.interpolate(logits, size=sample.size, mode="bilinear", align_corners=False).argmax(1)[0].numpy()
+            labels = upsample_logits(logits, sample.size).argmax(1)[0].numpy()
         agree += int((got["labels"][0] == labels).sum())
         total += labels.size
         if "logits" in got:

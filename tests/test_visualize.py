@@ -29,3 +29,16 @@ def test_mosaic_needs_one_height():
     assert mosaic(a, b).shape == (4, 7, 3)
     with pytest.raises(AmfEdgeError, match="one height"):
         mosaic(a, np.zeros((3, 2, 3), np.uint8))
+
+
+def test_save_image_writes_rgb_and_reports_failures(tmp_path):
+    import cv2
+
+    from amf_edge.visualize import save_image
+
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    save_image(tmp_path / "sub" / "x.png", rgb)
+    assert cv2.imread(str(tmp_path / "sub" / "x.png"))[0, 0].tolist() == [0, 0, 200]  # BGR on disk
+    with pytest.raises(AmfEdgeError, match="could not write"):
+        save_image(tmp_path / "x.notanimage", rgb)

@@ -57,15 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _picture_writer(folder: Path, labels, count: int):
     """Writes rgb | ground truth | ensemble prediction for the first `count` images."""
-    from amf_edge.lazy import require_module
-    from amf_edge.visualize import mosaic, overlay
+    from amf_edge.visualize import mosaic, overlay, save_image
 
-    cv2 = require_module("cv2", "opencv-python-headless")
-    folder.mkdir(parents=True, exist_ok=True)
 
     def save(i, sample, predictions):
         if i < count:
             picture = mosaic(sample.rgb, labels.colorize(sample.label), overlay(sample.rgb, predictions["ensemble"], labels))
-            cv2.imwrite(str(folder / f"{i:04d}.png"), picture[..., ::-1])
+            save_image(folder / f"{i:04d}.png", picture)
 
     return save

@@ -12,10 +12,9 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from amf_edge.datasets import Dataset
-from amf_edge.models import AsymFusion
+from amf_edge.models import AsymFusion, upsample_logits
 from amf_edge.preprocess import PreprocessSpec
 from amf_edge.sample import RGBDSample
 from train.metrics import confusion_matrix, scores
@@ -62,8 +61,8 @@ def predict(model: AsymFusion, sample: RGBDSample, spec: PreprocessSpec, *, prot
     heads = model.forward_heads(rgb, depth)
     h, w = sample.size
     if protocol == "fast":
-        return {name: F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)
-                .argmax(1)[0].to(torch.uint8).cpu().numpy() for name, logits in heads.items()}
+        return {name: upsample_logits(logits.float(), (h, w)).argmax(1)[0].to(torch.uint8).cpu().numpy()
+                for name, logits in heads.items()}
     if protocol == "official":
         from amf_edge.lazy import require_module
 

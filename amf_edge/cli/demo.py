@@ -78,15 +78,12 @@ def _segment(ckpt, args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
-    from amf_edge.lazy import require_module
     from amf_edge.models import upsample_logits
     from amf_edge.synthetic import SyntheticScenes
-    from amf_edge.visualize import colorize_depth, mosaic, overlay
+    from amf_edge.visualize import colorize_depth, mosaic, overlay, save_image
 
-    cv2 = require_module("cv2", "opencv-python-headless")
     labels, model = ckpt.labels, ckpt.model
     frames_dir = args.out / "frames"
-    frames_dir.mkdir(parents=True, exist_ok=True)
     print(f"segmenting {args.frames} new synthetic frames of {args.height}×{args.width} with {ckpt.config.backbone} "
           f"({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, PyTorch on the CPU)")
     timings, correct, total = [], 0, 0
@@ -101,7 +98,7 @@ def _segment(ckpt, args: argparse.Namespace) -> None:
         correct += int((prediction[valid] == sample.label[valid]).sum())
         total += int(valid.sum())
         picture = mosaic(sample.rgb, colorize_depth(sample.depth_m()), labels.colorize(sample.label), overlay(sample.rgb, prediction, labels))
-        cv2.imwrite(str(frames_dir / f"frame_{i:03d}.png"), picture[..., ::-1])
+        save_image(frames_dir / f"frame_{i:03d}.png", picture)
     print(f"median {np.median(timings) * 1e3:.1f} ms per frame (preprocess + model + upsample + argmax, "
           f"{torch.get_num_threads()} threads); pixel accuracy {correct / max(total, 1):.1%} on these frames; "
           f"pictures (rgb | depth | truth | prediction) in {frames_dir}/")

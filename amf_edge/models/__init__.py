@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from amf_edge.config import ModelConfig
 from amf_edge.models.network import HEADS, AsymFusion, upsample_logits
 from amf_edge.presets import get_preset
 
@@ -16,7 +15,3 @@ def build_model(name: str, *, num_classes: int, **overrides) -> AsymFusion:
     raises `AmfEdgeError` listing the valid ones.
     """
     return AsymFusion(get_preset(name, num_classes=num_classes, **overrides))
-
-
-def model_from_config(config: ModelConfig) -> AsymFusion:
-    return AsymFusion(config)
