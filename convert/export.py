@@ -14,7 +14,6 @@ Everything the runtime needs (classes, palette, input contract, config) is in th
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import warnings
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch import nn
 
 from amf_edge import __version__
 from amf_edge.checkpoint import Checkpoint
+from amf_edge.contract import decode_metadata, encode_metadata
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
 from amf_edge.models import upsample_logits
@@ -34,7 +34,6 @@ from convert.lint import check_tensorrt_parsable
 OUTPUTS = ("labels", "logits", "confidence", "overlay")
 OPSET = 18
 OVERLAY_ALPHA = 0.5
-METADATA_PREFIX = "amf_edge."
 
 
 class Deployable(nn.Module):
@@ -98,17 +97,14 @@ def metadata(ckpt: Checkpoint, ckpt_sha256: str, height: int, width: int, layout
         "checkpoint_sha256": ckpt_sha256,
         "versions": {"amf_edge": __version__, "torch": str(torch.__version__), "onnx": onnx.__version__, "opset": OPSET},
     }
-    return {METADATA_PREFIX + k: json.dumps(v) for k, v in values.items()}
+    return encode_metadata(values)
 
 
 def read_metadata(path: str | Path) -> dict:
     """The amf-edge metadata of an exported ONNX file, decoded."""
     onnx = require_module("onnx", "onnx")
     model = onnx.load(str(path), load_external_data=False)
-    found = {p.key[len(METADATA_PREFIX):]: json.loads(p.value) for p in model.metadata_props if p.key.startswith(METADATA_PREFIX)}
-    if "input_contract" not in found:
-        raise AmfEdgeError(f"{path} has no amf-edge metadata; export it with `amf-edge export`")
-    return found
+    return decode_metadata({p.key: p.value for p in model.metadata_props}, str(path))
 
 
 def export_onnx(ckpt: Checkpoint, ckpt_sha256: str, out: str | Path, *, height: int, width: int,

@@ -1,0 +1,48 @@
+"""The interface every inference backend implements (ONNX Runtime, TensorRT, PyTorch).
+
+A backend owns one model. It takes model inputs as the contract defines them (`ModelContract.inputs`:
+rgb uint8 1×H×W×3, depth float32 1×H×W metres) and returns the model's outputs by name as host numpy
+arrays. `submit`/`collect` split one inference so a pipelined caller can upload frame N+1 while frame N
+computes; backends without asynchrony run in `submit` and return in `collect`. At most one inference is
+in flight per backend: `submit` twice without `collect` is an error.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from amf_edge.contract import ModelContract
+
+
+class Backend(abc.ABC):
+    name: str = "?"
+
+    def __init__(self, contract: ModelContract):
+        self.contract = contract
+
+    @abc.abstractmethod
+    def submit(self, inputs: dict[str, np.ndarray]) -> None:
+        """Start one inference on {"rgb": ..., "depth": ...}."""
+
+    @abc.abstractmethod
+    def collect(self) -> dict[str, np.ndarray]:
+        """Wait for the inference started by `submit` and return its outputs by name."""
+
+    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.submit(inputs)
+        return self.collect()
+
+    def describe(self) -> dict:
+        """What ran: backend, device, provider, precision (for summaries and benchmark reports)."""
+        return {"backend": self.name, "precision": self.contract.precision}
+
+    def close(self) -> None:
+        """Release sessions, device memory and streams."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,26 @@
+"""What every frame source yields: one aligned RGB-D frame with its capture time and number."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amf_edge.sample import RGBDSample
+
+
+@dataclass
+class Frame:
+    """One synchronized colour + depth pair.
+
+    Attributes:
+        sample: the aligned pair (rgb uint8 H×W×3 RGB, depth uint16 raw counts with its depth unit,
+            intrinsics when the source knows them).
+        index: the source's frame number (monotonic; gaps mean the source dropped frames).
+        timestamp_s: capture time on the source's clock (hardware clock for cameras, recorded time
+            for files), in seconds.
+        received_s: `time.perf_counter()` when the source handed the frame out: where latency starts.
+    """
+
+    sample: RGBDSample
+    index: int
+    timestamp_s: float
+    received_s: float
