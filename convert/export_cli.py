@@ -8,6 +8,7 @@ input contract, model config and the checkpoint's sha256.
 examples:
   amf-edge export runs/r18/best.pt -o r18.onnx --height 240 --width 320
   amf-edge export runs/r18/best.pt -o r18.onnx --layout batched --outputs labels,confidence,overlay
+  amf-edge export runs/r18/best.pt -o r18-dynamic.onnx --dynamic
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="how the modalities flow through the folded encoder (default: grouped)")
     parser.add_argument("--outputs", default="labels", metavar="NAMES",
                         help="comma-separated: labels, logits, confidence, overlay (default: labels)")
+    parser.add_argument("--dynamic", action="store_true",
+                        help="symbolic batch, height and width (N ≤ 64, H and W ≥ 64); --height/--width are then "
+                             "the size traced and checked. Static shapes build the fastest TensorRT engines")
     parser.add_argument("--check-frames", type=int, default=4, metavar="N", help="synthetic frames for the parity check (default: 4)")
 
 
@@ -44,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise AmfEdgeError(f"--check-frames must be at least 1, got {args.check_frames}: every export is checked")
     ckpt = load_checkpoint(args.checkpoint)
     path = export_onnx(ckpt, file_sha256(args.checkpoint), args.output, height=args.height, width=args.width,
-                       layout=args.layout, outputs=outputs)
+                       layout=args.layout, outputs=outputs, dynamic=args.dynamic)
     frames = list(SyntheticScenes(seed=12345, n=args.check_frames, height=args.height, width=args.width))
     parity = check_parity(ckpt, path, frames)
     err = "" if parity["max_logit_error"] is None else f", max logit error {parity['max_logit_error']:.1e}"

@@ -88,7 +88,7 @@ class Layout:
     def unstack(self, x) -> list[torch.Tensor]:
         if self.name == "split":
             return list(x)
-        return list(x.chunk(self.m, dim=0 if self.name == "batched" else 1))
+        return unstack(x, self.m, dim=0 if self.name == "batched" else 1)
 
     def apply(self, fn, x):
         """An op that treats samples and channels alike (ReLU, max-pool) in any layout."""
@@ -181,13 +181,19 @@ class FoldedAsymFusion(nn.Module):
         for stage in self.stages:
             x = stage(x)
             features.append(self.layout.batched(x))
-        logits = self.decoder(features).chunk(len(self.modalities), dim=0)
+        logits = unstack(self.decoder(features), len(self.modalities), dim=0)
         heads = dict(zip(self.modalities, logits))
         heads["ensemble"] = sum(w * heads[m] for w, m in zip(self.ensemble_weights, self.modalities))
         return heads
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         return self.forward_heads(rgb, depth)["ensemble"]
+
+
+def unstack(x: torch.Tensor, m: int, dim: int) -> list[torch.Tensor]:
+    """`x.chunk(m, dim)` written so a symbolic batch size stays symbolic in a dynamic export (chunk's
+    size arithmetic makes torch.export specialise N)."""
+    return list(x.unflatten(dim, (m, -1)).unbind(dim))
 
 
 def fold(model: AsymFusion, layout: str = "grouped") -> FoldedAsymFusion:

@@ -120,3 +120,33 @@ def test_export_cli(ckpt, tmp_path, capsys):
         del plain.metadata_props[:]
         onnx.save(plain, str(tmp_path / "plain.onnx"))
         read_metadata(tmp_path / "plain.onnx")
+
+
+@pytest.mark.slow
+def test_dynamic_export_runs_other_sizes_and_batches(ckpt, tmp_path):
+    path = export_onnx(ckpt, "0" * 64, tmp_path / "d.onnx", height=H, width=W, outputs=("labels", "logits"), dynamic=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == ["N", "H", "W", 3] and session.get_inputs()[1].shape == ["N", "H", "W"]
+    assert read_metadata(path)["input_contract"]["rgb"]["shape"] == ["N", "H", "W", 3]
+    other = list(SyntheticScenes(seed=5, n=2, height=72, width=100))
+    assert check_parity(ckpt, path, other)["label_agreement"] == 1.0
+    labels = session.run(["labels"], {"rgb": np.stack([s.rgb for s in other]), "depth": np.stack([s.depth_m() for s in other])})[0]
+    assert labels.shape == (2, 72, 100)
+    single = session.run(["labels"], {"rgb": other[1].rgb[None], "depth": other[1].depth_m()[None]})[0]
+    np.testing.assert_array_equal(labels[1:], single)  # batch entries are independent
+
+
+@pytest.mark.slow
+def test_export_cleans_the_graph(ckpt, tmp_path, monkeypatch):
+    """onnxslim folds the exporter's Slice/Concat chains without changing the computation."""
+    import onnx
+    import onnxslim
+
+    slim = tmp_path / "slim.onnx"
+    export_onnx(ckpt, "0" * 64, slim, height=H, width=W)
+    monkeypatch.setattr(onnxslim, "slim", lambda model: model)
+    raw = tmp_path / "raw.onnx"
+    export_onnx(ckpt, "0" * 64, raw, height=H, width=W)
+    n_slim, n_raw = (len(onnx.load(str(p)).graph.node) for p in (slim, raw))
+    assert n_slim < 0.85 * n_raw, (n_slim, n_raw)
+    assert check_parity(ckpt, slim, list(SyntheticScenes(seed=6, n=1, height=H, width=W)))["label_agreement"] == 1.0
