@@ -19,6 +19,11 @@ import numpy as np
 
 from amf_edge.errors import AmfEdgeError
 
+# The version of the sensor-level → model-input conversion (ModelContract.inputs, resize_sample's semantics and
+# the normalisation here). Bump it whenever that conversion changes: calibration sets record it and calibration
+# caches are keyed by it, so ranges measured on the old inputs are refused instead of quietly reused.
+PREPROCESS_VERSION = 1
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

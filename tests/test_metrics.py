@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from train.metrics import confusion_matrix, scores
+from amf_edge.metrics import confusion_matrix, scores
 
 
 def test_confusion_matrix_and_scores_by_hand():

@@ -17,7 +17,7 @@ from amf_edge.datasets import Dataset
 from amf_edge.models import AsymFusion, upsample_logits
 from amf_edge.preprocess import PreprocessSpec
 from amf_edge.sample import RGBDSample
-from train.metrics import confusion_matrix, scores
+from amf_edge.metrics import score_predictions
 
 PROTOCOLS = ("official", "fast")
 
@@ -32,27 +32,13 @@ def evaluate(model: AsymFusion, dataset: Dataset, spec: PreprocessSpec, *, proto
     """
     was_training = model.training
     model.eval()
-    k = model.config.num_classes
-    confusion = {head: np.zeros((k, k), np.int64) for head in model.heads}
-    count = len(dataset) if limit is None else min(limit, len(dataset))
-    indices = range(count)
-    if progress:
-        from tqdm import tqdm
-
-        indices = tqdm(indices, desc=f"eval ({protocol})", unit="img")
-    for i in indices:
-        sample = dataset[i]
-        predictions = predict(model, sample, spec, protocol=protocol, device=device)
-        for head, labels in predictions.items():
-            confusion[head] += confusion_matrix(labels, sample.label, k)
-        if on_prediction is not None:
-            on_prediction(i, sample, predictions)
-    model.train(was_training)
-    return {
-        "protocol": protocol,
-        "images": count,
-        "heads": {head: {**scores(c), "confusion": c.tolist()} for head, c in confusion.items()},
-    }
+    try:
+        result = score_predictions(lambda sample: predict(model, sample, spec, protocol=protocol, device=device),
+                                   dataset, model.config.num_classes, limit=limit,
+                                   progress=f"eval ({protocol})" if progress else None, on_prediction=on_prediction)
+    finally:
+        model.train(was_training)
+    return {"protocol": protocol, **result}
 
 
 def predict(model: AsymFusion, sample: RGBDSample, spec: PreprocessSpec, *, protocol: str, device) -> dict[str, np.ndarray]:

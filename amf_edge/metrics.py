@@ -33,6 +33,32 @@ def scores(confusion: np.ndarray) -> dict:
     }
 
 
+def score_predictions(predict, dataset, num_classes: int, *, limit: int | None = None, progress: str | None = None,
+                      on_prediction=None) -> dict:
+    """Scores per head of any predictor: `predict(sample) -> {head: uint8 labels at the sample's size}`.
+
+    Shared by checkpoints (PyTorch), exported models (ONNX Runtime) and the quantizer's sensitivity pass,
+    so every number in a comparison comes from the same counting. `on_prediction(i, sample, labels)`
+    sees every prediction (e.g. to save pictures); `progress` names a tqdm bar.
+    """
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    indices = range(count)
+    if progress:
+        from tqdm import tqdm
+
+        indices = tqdm(indices, desc=progress, unit="img")
+    confusion: dict[str, np.ndarray] = {}
+    for i in indices:
+        sample = dataset[i]
+        predictions = predict(sample)
+        for head, labels in predictions.items():
+            c = confusion.setdefault(head, np.zeros((num_classes, num_classes), np.int64))
+            c += confusion_matrix(labels, sample.label, num_classes)
+        if on_prediction is not None:
+            on_prediction(i, sample, predictions)
+    return {"images": count, "heads": {head: {**scores(c), "confusion": c.tolist()} for head, c in confusion.items()}}
+
+
 def _nanmean(values: np.ndarray) -> float | None:
     finite = values[~np.isnan(values)]
     return float(finite.mean()) if finite.size else None

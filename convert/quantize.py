@@ -1,0 +1,237 @@
+"""FP32 ONNX → FP16, INT8 (Q/DQ, TensorRT's scheme) and INT8-CPU variants, decided in the graph.
+
+TensorRT 11 builds strongly typed networks only: precision comes from the ONNX file, not builder flags.
+So every variant is an ONNX file that ONNX Runtime checks on the CPU before any TensorRT sees it:
+
+  fp16      the network body in float16; pre-processing, the ensemble, upsampling, argmax, softmax and
+            the overlay stay float32 (they decide labels and confidences), I/O types unchanged;
+  int8      Q/DQ before every body Conv: symmetric int8 activations per tensor, symmetric int8 weights
+            per output channel (TensorRT's explicit-quantization scheme; zero points are 0);
+  int8-cpu  uint8 asymmetric activations on every body op ONNX Runtime quantizes: the flavour its x86
+            kernels run fast (symmetric int8 Q/DQ runs slower than FP32 there). Not for TensorRT.
+
+"Body" is the network between its first and last Conv; everything outside it is the sensor-level
+pre- and post-processing, which stays float32 in every variant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from amf_edge.calibset import CalibrationSet, cache_key, check_cache, read_cache, write_cache
+from amf_edge.contract import ModelContract, encode_metadata
+from amf_edge.errors import AmfEdgeError
+from amf_edge.files import file_sha256
+from amf_edge.lazy import require_module
+from convert.export import read_metadata
+from convert.lint import check_tensorrt_parsable
+
+PRECISIONS = ("fp16", "int8", "int8-cpu")
+METHODS = ("entropy", "percentile", "minmax")
+INT8_OPS = ("Conv",)  # TensorRT fuses Q/DQ around Conv (and its bias, ReLU and residual Add) by itself
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    precision: str
+    method: str = "entropy"
+    percentile: float = 99.99
+    keep: tuple[str, ...] = ()  # body nodes kept in float32 (the sensitivity pass's answer)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise AmfEdgeError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.method not in METHODS:
+            raise AmfEdgeError(f"calibration method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if not 90 <= self.percentile < 100:
+            raise AmfEdgeError(f"--percentile {self.percentile}: expected a value in [90, 100), e.g. 99.99")
+
+
+@dataclass
+class Body:
+    """Node names of one graph split into pre-processing, network body and post-processing."""
+
+    nodes: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+    convs: list[str] = field(default_factory=list)
+
+
+def name_nodes(model) -> None:
+    """Give every node a unique name: ONNX Runtime's quantizer and the fp16 converter select nodes by name."""
+    seen = set()
+    for i, node in enumerate(model.graph.node):
+        if not node.name or node.name in seen:
+            node.name = f"{node.op_type}_{i}"
+        seen.add(node.name)
+
+
+def split_body(model) -> Body:
+    """The exported graphs are topologically ordered; the body runs from the first to the last Conv."""
+    convs = [i for i, n in enumerate(model.graph.node) if n.op_type == "Conv"]
+    if not convs:
+        raise AmfEdgeError("the model has no Conv node; is it an amf-edge export?")
+    first, last = convs[0], convs[-1]
+    body = Body()
+    for i, node in enumerate(model.graph.node):
+        (body.nodes if first <= i <= last else body.outside).append(node.name)
+        if node.op_type == "Conv":
+            body.convs.append(node.name)
+    return body
+
+
+def to_fp16(model, keep: tuple[str, ...] = ()):
+    """Body in float16 (except `keep`); ONNX Runtime's converter inserts the Casts at the boundaries."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    onnxslim = require_module("onnxslim", "onnxslim")
+    body = split_body(model)
+    with _quiet("onnxruntime.transformers"):
+        half = convert_float_to_float16(model, keep_io_types=True, op_block_list=[],
+                                        node_block_list=[*body.outside, *keep])
+    _drop_round_trips(half)
+    # The converter appends its boundary Casts at the end of the node list; onnxslim sorts the graph again
+    # and removes the no-op Casts left by _drop_round_trips.
+    return onnxslim.slim(half)
+
+
+def _drop_round_trips(model) -> None:
+    """Undo the converter's float32 → float16 → float32 Casts on the outputs of float32 nodes.
+
+    It casts every blocked node's output to float16 and back, which would round the ensemble logits,
+    the upsampled scores before argmax, the softmax and the overlay to float16: exactly what the block
+    list is meant to keep in float32. Each such pair becomes one no-op Cast (float32 → float32).
+    """
+    onnx = require_module("onnx", "onnx")
+    f16, f32 = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
+    to = {n.name: onnx.helper.get_attribute_value(n.attribute[0]) for n in model.graph.node if n.op_type == "Cast"}
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    outputs = {o.name for o in model.graph.output}
+    dropped = []
+    for node in model.graph.node:
+        users = consumers.get(node.output[0], []) if node.op_type == "Cast" else []
+        if (to.get(node.name) == f16 and users and node.output[0] not in outputs
+                and all(u.op_type == "Cast" and to[u.name] == f32 for u in users)):
+            for user in users:
+                user.input[0] = node.input[0]
+            dropped.append(node)
+    for node in dropped:
+        model.graph.node.remove(node)
+
+
+class _Reader:
+    """ONNX Runtime's CalibrationDataReader protocol over a calibration set, fed as the runtime feeds."""
+
+    def __init__(self, calib: CalibrationSet, contract: ModelContract):
+        self.calib, self.contract = calib, contract
+        self.rewind()
+
+    def get_next(self):
+        return next(self._batches, None)
+
+    def rewind(self) -> None:
+        self._batches = iter(self.calib.batches(self.contract))
+
+    def __len__(self) -> int:
+        return len(self.calib)
+
+
+def quantize_int8(src: Path, out: Path, options: QuantizeOptions, calib: CalibrationSet, contract: ModelContract,
+                  cache: Path) -> dict:
+    """Static Q/DQ quantization of `src` into `out`; calibration ranges come from (or go to) `cache`."""
+    onnx = require_module("onnx", "onnx")
+    q = require_module("onnxruntime.quantization", "onnxruntime", "INT8 quantization")
+    cpu = options.precision == "int8-cpu"
+    model = onnx.load(str(src))
+    name_nodes(model)
+    body = split_body(model)
+    op_types = None if cpu else list(INT8_OPS)
+    extra = {"ActivationSymmetric": not cpu, "WeightSymmetric": True}
+    if options.method == "percentile":
+        extra["CalibPercentile"] = options.percentile
+    key = cache_key(file_sha256(src), calib, options.method,
+                    {"op_types": op_types or "all", "percentile": options.percentile if options.method == "percentile" else None})
+    hit = check_cache(cache, key)
+    with tempfile.TemporaryDirectory(prefix="amf-edge-quant-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        onnx.save(model, str(pre))
+        # skip_optimization keeps the graph in plain opset 18 (the optimiser adds com.microsoft domains that
+        # TensorRT cannot parse); shape inference is all the quantizer needs.
+        with _quiet("root"):
+            q.quant_pre_process(str(pre), str(pre), skip_optimization=True)
+        ort_cache = Path(tmp) / "ranges.json"
+        if hit:
+            ort_cache.write_text(json.dumps(read_cache(cache, key)["ort_tensors_data"]))
+        with _quiet("root"):
+            q.quantize_static(
+                str(pre), str(out), _Reader(calib, contract) if not hit else None,
+                quant_format=q.QuantFormat.QDQ, per_channel=True,
+                activation_type=q.QuantType.QUInt8 if cpu else q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
+                op_types_to_quantize=op_types, nodes_to_exclude=[*body.outside, *options.keep],
+                calibrate_method=_method(q, options.method), extra_options=extra,
+                calibration_cache_path=str(ort_cache))
+        if not hit:
+            write_cache(cache, key, {"ort_tensors_data": json.loads(ort_cache.read_text())})
+    return {"calibration": {"set": calib.name, "content_sha256": calib.content_sha256, "frames": len(calib),
+                            "method": options.method, "cache": str(cache), "reused": hit}}
+
+
+def make_variant(src: str | Path, out: str | Path, options: QuantizeOptions, *, calib: CalibrationSet | None = None,
+                 cache: str | Path | None = None) -> Path:
+    """Write the `options.precision` variant of the FP32 amf-edge export `src` to `out`, with its metadata."""
+    onnx = require_module("onnx", "onnx")
+    src, out = Path(src), Path(out)
+    meta = read_metadata(src)
+    if meta.get("precision", "fp32") != "fp32":
+        raise AmfEdgeError(f"{src} is already a {meta['precision']} model; quantize the FP32 export "
+                           "(`amf-edge export CKPT -o model.onnx`)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    info: dict = {}
+    if options.precision == "fp16":
+        model = onnx.load(str(src))
+        name_nodes(model)
+        model = to_fp16(model, options.keep)
+    else:
+        if calib is None:
+            raise AmfEdgeError(f"{options.precision} needs a calibration set: pass --calib calib_data/NAME "
+                               "(make one with `amf-edge calib collect`)")
+        cache = Path(cache) if cache else out.with_name(out.name + ".calib.json")
+        info = quantize_int8(src, tmp, options, calib, ModelContract.from_metadata(meta), cache)
+        model = onnx.load(str(tmp))
+    del model.metadata_props[:]
+    meta.update(precision=options.precision, quantization={**asdict(options), "keep": list(options.keep), **info},
+                source_sha256=file_sha256(src))
+    for key, value in encode_metadata(meta).items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(model)
+    if options.precision != "int8-cpu":  # int8-cpu is ONNX Runtime's flavour (uint8 Q/DQ); TensorRT never sees it
+        check_tensorrt_parsable(model, out)
+    onnx.save(model, str(tmp))
+    tmp.replace(out)
+    return out
+
+
+def _method(q, name: str):
+    return {"entropy": q.CalibrationMethod.Entropy, "percentile": q.CalibrationMethod.Percentile,
+            "minmax": q.CalibrationMethod.MinMax}[name]
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str):
+    """ONNX Runtime's quantization tools log advice meant for other workflows (pre-processing hints,
+    per-node notes) at WARNING; keep the user's terminal for our own messages."""
+    logger = logging.getLogger(None if logger_name == "root" else logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
