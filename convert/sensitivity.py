@@ -15,47 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from amf_edge.calibset import CalibrationSet
-from amf_edge.contract import ModelContract, decode_metadata
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
 from amf_edge.metrics import score_predictions
-from amf_edge.transforms import resize_sample
+from amf_edge.onnxrt import OnnxPredictor
 from convert.quantize import QuantizeOptions, make_variant, name_nodes, split_body
 
 
-class OnnxPredictor:
-    """Labels of an exported model in ONNX Runtime, for any sample (resized to a static model's size)."""
-
-    def __init__(self, path: str | Path):
-        ort = require_module("onnxruntime", "onnxruntime", "running ONNX models")
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        meta = decode_metadata(self.session.get_modelmeta().custom_metadata_map, str(path))
-        self.contract = ModelContract.from_metadata(meta)
-
-    def __call__(self, sample) -> dict[str, np.ndarray]:
-        c = self.contract
-        if not c.dynamic and sample.size != (c.height, c.width):
-            sample = resize_sample(sample, c.height, c.width)
-        return {"ensemble": self.session.run(["labels"], c.inputs(sample))[0][0]}
-
-
 def miou(path: Path, dataset, num_classes: int, limit: int | None) -> float:
-    """Ensemble mIoU at the model's input size (labels resized with the frame, nearest-neighbour)."""
-    predict = OnnxPredictor(path)
-    c = predict.contract
-    sized = dataset if c.dynamic else _Resized(dataset, c.height, c.width)
-    return score_predictions(predict, sized, num_classes, limit=limit)["heads"]["ensemble"]["miou"]
-
-
-class _Resized:
-    def __init__(self, dataset, height: int, width: int):
-        self.dataset, self.size = dataset, (height, width)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i):
-        return resize_sample(self.dataset[i], *self.size)
+    """Ensemble mIoU of an exported model, counted at the data's resolution."""
+    return score_predictions(OnnxPredictor(path), dataset, num_classes, limit=limit)["heads"]["ensemble"]["miou"]
 
 
 def find_kept_layers(src: Path, out: Path, options: QuantizeOptions, calib: CalibrationSet, cache: Path, val,

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from amf_edge.calibset import CalibrationSet
-from amf_edge.checkpoint import Checkpoint
+from amf_edge.checkpoint import Checkpoint, save_checkpoint
 from amf_edge.cli.main import main
 from amf_edge.contract import ModelContract
 from amf_edge.errors import AmfEdgeError
@@ -40,6 +40,8 @@ def fp32(tmp_path_factory):
                 m.running_var.uniform_(0.5, 2.0)
     ckpt = Checkpoint(model, SYNTHETIC_LABELS, PreprocessSpec(), {"preset": "asymfusion-r18"})
     path = tmp_path_factory.mktemp("q") / "fp32.onnx"
+    save_checkpoint(path.with_name("model.pt"), model, labels=SYNTHETIC_LABELS, preprocess=PreprocessSpec(),
+                    meta={"preset": "asymfusion-r18"})
     return export_onnx(ckpt, "cd" * 32, path, height=H, width=W, outputs=("labels", "logits", "confidence"))
 
 
@@ -212,3 +214,13 @@ def test_quantize_command(fp32, tmp_path, capsys):
     assert "ensemble mIoU on 2 validation frames" in text and out.exists() and (tmp_path / "cli.int8.onnx.calib.json").exists()
     assert main(["quantize", str(fp32), "--precision", "int8", "-o", str(tmp_path / "x.onnx")]) == 1
     assert "needs --calib" in capsys.readouterr().err
+
+
+def test_eval_scores_an_onnx_model_like_its_checkpoint(fp32, tmp_path):
+    data = f"synthetic://?seed=3&n=4&val=3&height={H}&width={W}"
+    for model, out in ((fp32.with_name("model.pt"), "pt"), (fp32, "onnx")):
+        assert main(["eval", str(model), "--data", data, "--protocol", "fast", "--out", str(tmp_path / out)]) == 0
+    pt, onnx_ = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("pt", "onnx"))
+    assert onnx_["protocol"] == "onnx (fp32)" and list(onnx_["heads"]) == ["ensemble"]
+    assert onnx_["heads"]["ensemble"]["confusion"] == pt["heads"]["ensemble"]["confusion"]
+    assert (tmp_path / "onnx" / "images" / "0000.png").exists()
