@@ -4,7 +4,10 @@
    2 CPU cores); a finished run there is reused, so run the demo again to see only the inference;
 2. evaluates it on the recipe's held-out validation scenes (every head: rgb, depth, ensemble);
 3. segments new synthetic frames (another seed) through the preprocessing contract and writes
-   rgb | depth | ground truth | prediction pictures to OUT/frames/.
+   rgb | depth | ground truth | prediction pictures to OUT/frames/;
+4. exports the model to ONNX (OUT/model.onnx, reused while the checkpoint is unchanged) and streams a
+   synthetic recording through it with the runtime (`amf-edge run`): OUT/overlay.mp4 and
+   OUT/stats.json, then the summary (FPS, latency percentiles, stage times).
 
 KEY=VALUE arguments override the training recipe (as for `amf-edge train`).
 
@@ -12,6 +15,7 @@ examples:
   amf-edge demo
   amf-edge demo --out /tmp/demo optim.stages.0.epochs=1
   amf-edge demo --checkpoint runs/r18/best.pt --frames 8
+  amf-edge demo --stream-frames 0          # skip the export and the streaming
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from pathlib import Path
 
 from amf_edge.arguments import positive_size
+from runtime.sinks.base import Sink
 
 HELP = "train an edge model on synthetic scenes, evaluate it and segment new frames"
 
@@ -32,6 +37,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--height", type=positive_size, default=240, help="frame height (default: 240)")
     parser.add_argument("--width", type=positive_size, default=320, help="frame width (default: 320)")
     parser.add_argument("--seed", type=int, default=1000, help="seed of the new frames (default: 1000)")
+    parser.add_argument("--stream-frames", type=int, default=30, metavar="N",
+                        help="frames to stream through the exported model (default: 30; 0 skips export and streaming)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="training recipe overrides")
 
 
@@ -41,11 +48,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.frames < 1:
         raise AmfEdgeError(f"--frames must be at least 1, got {args.frames}")
+    if args.stream_frames < 0:
+        raise AmfEdgeError(f"--stream-frames must be 0 (skip) or more, got {args.stream_frames}")
     if args.checkpoint and args.overrides:
         raise AmfEdgeError("recipe overrides only apply when the demo trains; drop them or drop --checkpoint")
     path = args.checkpoint or _train(args.out / "train", args.overrides)
     ckpt = load_checkpoint(path)
     _segment(ckpt, args)
+    if args.stream_frames:
+        _stream(ckpt, path, args)
     return 0
 
 
@@ -102,3 +113,54 @@ def _segment(ckpt, args: argparse.Namespace) -> None:
     print(f"median {np.median(timings) * 1e3:.1f} ms per frame (preprocess + model + upsample + argmax, "
           f"{torch.get_num_threads()} threads); pixel accuracy {correct / max(total, 1):.1%} on these frames; "
           f"pictures (rgb | depth | truth | prediction) in {frames_dir}/")
+
+
+def _stream(ckpt, ckpt_path: Path, args: argparse.Namespace) -> None:
+    """Export to ONNX and stream a synthetic recording through it with the runtime, as `amf-edge run` does."""
+    from urllib.parse import quote
+
+    from amf_edge.files import file_sha256
+    from convert.export import export_onnx, read_metadata
+    from runtime.backends import open_backend
+    from runtime.pipeline import Pipeline
+    from runtime.sinks import sink_from_uri
+    from runtime.sources import open_source
+
+    model, sha256 = args.out / "model.onnx", file_sha256(ckpt_path)
+    meta = read_metadata(model) if model.is_file() else None
+    if (meta and meta["checkpoint_sha256"] == sha256
+            and meta["input_contract"]["rgb"]["shape"][1:3] == [args.height, args.width]):
+        print(f"using the ONNX model exported earlier: {model}")
+    else:
+        start = time.perf_counter()
+        export_onnx(ckpt, sha256, model, height=args.height, width=args.width)
+        print(f"exported {model} ({args.height}×{args.width}, {model.stat().st_size / 1e6:.0f} MB) "
+              f"in {time.perf_counter() - start:.0f} s")
+    video, stats = args.out / "overlay.mp4", args.out / "stats.json"
+    # quote(): a folder name with spaces, ? or # must stay part of the path inside the URI
+    accuracy = _AccuracySink()
+    sinks = [sink_from_uri(f"video://{quote(str(video))}"), sink_from_uri(f"stats://{quote(str(stats))}"), accuracy]
+    source_uri = f"synthetic://?seed={args.seed}&n={args.stream_frames}&height={args.height}&width={args.width}"
+    print(f"streaming {args.stream_frames} frames of {source_uri} through the ONNX model (amf-edge run):")
+    with open_backend(model) as backend, open_source(source_uri) as source:
+        Pipeline(source, backend, sinks).run()
+    print(f"pixel accuracy {accuracy.score():.1%} on the streamed frames; overlay video {video}, "
+          f"per-frame timings {stats}")
+
+
+class _AccuracySink(Sink):
+    """Counts correct pixels against the synthetic source's ground truth."""
+
+    def __init__(self):
+        super().__init__("accuracy://")
+        self.correct = self.total = 0
+
+    def write(self, result) -> None:
+        truth = result.frame.sample.label
+        valid = truth < self.context.labels.num_classes
+        self.correct += int((result.labels[valid] == truth[valid]).sum())
+        self.total += int(valid.sum())
+        self.written += 1
+
+    def score(self) -> float:
+        return self.correct / max(self.total, 1)

@@ -1,0 +1,103 @@
+"""PyTorch reference backend: an amf-edge checkpoint (.pt) run unexported, for comparing against the
+ONNX and TensorRT artifacts and for trying a freshly trained model without exporting it.
+
+It takes the same inputs and gives the same outputs as the exported graph (`convert.export`'s
+Deployable): labels uint8 1×H×W at input resolution, and on request logits float32 1×K×H/4×W/4,
+confidence float32 1×H×W and overlay uint8 1×H×W×3 in the model's channel order. The normalisation is
+`PreprocessSpec`'s and the upsampling `upsample_logits`, the functions training uses. The network is the
+unfolded model; BN folding changes logits by ≤ 1e-4 (tests/test_fold.py).
+
+This is the one runtime module that imports torch and amf_edge's torch layer, and only lazily: the
+rest of the runtime runs on images without PyTorch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from amf_edge.contract import ModelContract
+from amf_edge.errors import AmfEdgeError
+from amf_edge.lazy import require_module
+from runtime.backends.base import Backend
+
+OUTPUTS = ("labels", "logits", "confidence", "overlay")
+OVERLAY_ALPHA = 0.5  # the exported graph's blend (convert.export.OVERLAY_ALPHA), which the runtime cannot import
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def __init__(self, path: str | Path, *, device: str = "auto", threads: int | None = None,
+                 outputs: tuple[str, ...] = ("labels",)):
+        torch = require_module("torch", "torch", "the PyTorch reference backend")
+        # lazy: the torch layer loads only for this backend
+        from amf_edge.checkpoint import load_checkpoint
+        from amf_edge.models import upsample_logits
+
+        unknown = [n for n in outputs if n not in OUTPUTS]
+        if unknown or "labels" not in outputs:
+            raise AmfEdgeError(f"outputs {list(outputs)}: expected labels plus any of {', '.join(OUTPUTS[1:])}")
+        self.torch, self.path, self._upsample = torch, Path(path), upsample_logits
+        self.device = torch.device(_device(torch, device))
+        if threads is not None:
+            torch.set_num_threads(threads)  # process-wide in PyTorch: the reference backend owns the process
+        ckpt = load_checkpoint(self.path, map_location=self.device)
+        self.model, self.spec = ckpt.model.eval(), ckpt.preprocess
+        self.palette = torch.tensor(ckpt.labels.palette, dtype=torch.float32, device=self.device)
+        if self.spec.channel_order == "BGR":
+            self.palette = self.palette.flip(-1)  # overlays are in the frame's channel order, as in the graph
+        contract = ModelContract(
+            height=None, width=None,  # a checkpoint takes any frame size
+            channel_order=self.spec.channel_order,
+            outputs=tuple(n for n in OUTPUTS if n in outputs),
+            labels=ckpt.labels,
+            precision="fp32",
+            metadata={"preset": ckpt.meta.get("preset", ""), "model_config": ckpt.config.to_dict(),
+                      "labels": ckpt.labels.to_dict(), "preprocess": self.spec.to_dict()},
+        )
+        super().__init__(contract)
+        self._outputs: dict[str, np.ndarray] | None = None
+
+    def submit(self, inputs: dict[str, np.ndarray]) -> None:
+        if self._outputs is not None:
+            raise RuntimeError("submit called twice without collect")
+        torch, wanted = self.torch, self.contract.outputs
+        frame, depth_m = inputs["rgb"], inputs["depth"]
+        rgb, depth = (torch.from_numpy(a).to(self.device) for a in self.spec(frame, depth_m))
+        with torch.inference_mode():
+            logits = self.model(rgb, depth)
+            scores = self._upsample(logits, frame.shape[1:3])
+            labels = scores.argmax(1)
+            results = {"labels": labels.to(torch.uint8)}
+            if "logits" in wanted:
+                results["logits"] = logits
+            if "confidence" in wanted:
+                results["confidence"] = torch.softmax(scores, dim=1).amax(1)
+            if "overlay" in wanted:
+                image = torch.from_numpy(frame).to(self.device).float()
+                blended = (1 - OVERLAY_ALPHA) * image + OVERLAY_ALPHA * self.palette[labels]
+                results["overlay"] = (blended + 0.5).clamp(0, 255).to(torch.uint8)
+        self._outputs = {n: results[n].cpu().numpy() for n in wanted}
+
+    def collect(self) -> dict[str, np.ndarray]:
+        if self._outputs is None:
+            raise RuntimeError("collect called without submit")
+        outputs, self._outputs = self._outputs, None
+        return outputs
+
+    def describe(self) -> dict:
+        return {**super().describe(), "model": str(self.path), "device": str(self.device),
+                "threads": self.torch.get_num_threads(), "torch": str(self.torch.__version__)}
+
+    def close(self) -> None:
+        self.model = None
+
+
+def _device(torch, device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise AmfEdgeError(f"--device {device}: this PyTorch sees no CUDA GPU (torch {torch.__version__}); use --device cpu")
+    return device

@@ -1,0 +1,478 @@
+"""Capture → inference → output on three threads joined by bounded queues.
+
+    capture thread          inference thread                       output (the calling thread)
+    source → [frames] →  contract.inputs, backend.submit/collect → [results] → sink.write for each sink
+
+Two policies:
+  live      newest frame wins: a full queue drops its oldest frame (counted), so a slow stage costs
+            frames, never latency; capture never waits. Default for live sources (cameras).
+  lossless  every frame, in order: a full queue makes the stage before it wait (back-pressure).
+            Default for recordings and other file sources.
+
+Sinks run on the calling thread: OpenCV windows want the thread that created them, and Ctrl-C
+(KeyboardInterrupt) arrives there. The end of the stream, `--max-frames`, a sink's StopStream (q in the
+window), Ctrl-C and an exception in any stage all end the run the same way: stop capture, count what
+is still queued, close every sink (a video is finalized, statistics written), print the summary, then
+re-raise the exception, if any.
+
+Every frame that enters is accounted for: frames_in = frames_out + dropped (capture, output, shutdown).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from array import array
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+
+from amf_edge.errors import AmfEdgeError
+from runtime.backends.base import Backend
+from runtime.sinks.base import Result, RunReport, Sink, SinkContext, StopStream
+from runtime.sources.base import Source
+
+POLICIES = ("live", "lossless")
+# live: one waiting frame bounds latency to about one frame of every stage; lossless: a little slack
+# lets capture run ahead through short hiccups of the later stages.
+QUEUE_SIZES = {"live": 1, "lossless": 4}
+JOIN_TIMEOUT_S = 10.0  # a camera driver stuck in a read must not hang the shutdown forever
+STAGES = ("capture_wait", "queue", "preprocess", "inference", "sink")
+COLUMNS = ("index", "timestamp_s", "received_s", *(f"{s}_ms" for s in STAGES), "latency_ms")
+
+
+class _Closed(Exception):
+    """The queue was closed: the run is stopping."""
+
+
+_END = object()  # end of stream, passed down the queues so every stage finishes its work first
+_EMPTY = object()
+
+
+class FrameQueue:
+    """A bounded FIFO between two threads; with `drop_oldest` a full put discards the oldest item
+    (counted in `dropped`) instead of waiting."""
+
+    def __init__(self, size: int, drop_oldest: bool):
+        self._items: deque = deque()
+        self._size, self._drop_oldest = size, drop_oldest
+        self._cond = threading.Condition()
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item) -> bool:
+        """Queue an item; False if the queue was closed (the item was not taken)."""
+        with self._cond:
+            while not self._drop_oldest and len(self._items) >= self._size and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return False
+            if len(self._items) >= self._size:
+                self._items.popleft()
+                self.dropped += 1
+            self._items.append(item)
+            self._cond.notify_all()
+            return True
+
+    def put_end(self) -> None:
+        """Queue the end-of-stream marker past the size limit: it must neither wait nor push out the
+        newest frame (in a live run that is the one to show)."""
+        with self._cond:
+            if not self._closed:
+                self._items.append(_END)
+                self._cond.notify_all()
+
+    def get(self, block: bool = True):
+        """The oldest item; `_EMPTY` if not blocking and there is none; raises _Closed once closed."""
+        with self._cond:
+            # Waiting in slices keeps a blocked main thread responsive to Ctrl-C on every platform.
+            while block and not self._items and not self._closed:
+                self._cond.wait(0.25)
+            if self._closed:
+                raise _Closed
+            if not self._items:
+                return _EMPTY
+            item = self._items.popleft()
+            self._cond.notify_all()
+            return item
+
+    def close(self) -> list:
+        """Stop the queue, wake every waiter and return what was still in it."""
+        with self._cond:
+            self._closed = True
+            rest = list(self._items)
+            self._items.clear()
+            self._cond.notify_all()
+            return rest
+
+
+class _Item:
+    __slots__ = ("frame", "capture_wait", "inputs", "picked", "preprocess", "inference")
+
+    def __init__(self, frame, capture_wait: float):
+        self.frame, self.capture_wait = frame, capture_wait
+
+
+class Pipeline:
+    """Stream a source through a backend into sinks.
+
+    Args:
+        source: the frame source (not closed by the pipeline: its opener owns it).
+        backend: the model (not closed by the pipeline).
+        sinks: outputs; opened at the start of `run` and always closed at its end.
+        policy: "live" or "lossless"; None = live for live sources, lossless otherwise.
+        max_frames: stop after this many frames from the source.
+        queue_size: frames each queue holds (default 1 for live, 4 for lossless).
+        warmup: run one inference on blank inputs before capture starts (static-size models), so the
+            first frame's latency is not the backend's lazy initialisation.
+        echo: print the summary when the run ends.
+    """
+
+    def __init__(self, source: Source, backend: Backend, sinks: Sequence[Sink] = (), *, policy: str | None = None,
+                 max_frames: int | None = None, queue_size: int | None = None, warmup: bool = True, echo: bool = True):
+        policy = policy or ("live" if source.live else "lossless")
+        if policy not in POLICIES:
+            raise AmfEdgeError(f"unknown policy {policy!r}; expected live (newest frame wins) or lossless (every frame)")
+        if max_frames is not None and max_frames < 1:
+            raise AmfEdgeError(f"max_frames must be at least 1, got {max_frames}")
+        if queue_size is not None and queue_size < 1:
+            raise AmfEdgeError(f"queue_size must be at least 1, got {queue_size}")
+        self.source, self.backend, self.sinks = source, backend, list(sinks)
+        self.policy, self.max_frames, self.warmup, self.echo = policy, max_frames, warmup, echo
+        size = queue_size or QUEUE_SIZES[policy]
+        self._frames = FrameQueue(size, drop_oldest=policy == "live")
+        self._results = FrameQueue(size, drop_oldest=policy == "live")
+        self._log = {c: array("d") for c in COLUMNS}
+        self._sink_s = [0.0] * len(self.sinks)
+        self._recent: deque = deque(maxlen=32)  # (output time, latency) of the last frames, for live statistics
+        self._lock = threading.Lock()
+        self._stop_requested = threading.Event()
+        self._error: BaseException | None = None
+        self._end_reason = "end"
+        self._shutdown_drops = {"capture": 0, "inference": 0, "output": 0, "queued": 0}
+        self.frames_in = self.frames_out = 0
+        self._started = self._last_out = time.perf_counter()
+        self._warmup_ms: float | None = None
+        self.summary: dict | None = None
+
+    # -- the calling thread -------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        """Run until the stream ends or something stops it; return (and print) the summary. Runs once."""
+        if self.summary is not None:
+            raise RuntimeError("a Pipeline runs once: make a new one to stream again")
+        contract = self.backend.contract
+        context = SinkContext(labels=contract.labels, channel_order=contract.channel_order, policy=self.policy,
+                              backend=self.backend.describe(),
+                              frame_size=None if contract.dynamic else (contract.height, contract.width),
+                              live_stats=self.live_stats)
+        opened: list[Sink] = []
+        stopped_by, self._started = None, time.perf_counter()
+        threads: list[threading.Thread] = []
+        try:
+            for sink in self.sinks:
+                opened.append(sink)  # closed below even if its open fails half-way
+                sink.open(context)
+            self._warmup_ms = self._warm_up() if self.warmup else None
+            self._started = time.perf_counter()
+            threads = [threading.Thread(target=self._guard, args=(fn,), name=f"amf-edge-{fn.__name__[1:]}", daemon=True)
+                       for fn in (self._capture, self._infer)]
+            for t in threads:
+                t.start()
+            self._output()
+            stopped_by = self._end_reason
+        except StopStream:
+            stopped_by = "quit"
+        except BaseException as e:  # KeyboardInterrupt included: clean up, then re-raise
+            self._fail(e)
+            stopped_by = "interrupt" if isinstance(e, KeyboardInterrupt) else "error"
+        finally:
+            stuck = self._shutdown(threads)
+            self.summary = self._summarize(stopped_by or "error", stuck)
+            report = RunReport(self.summary, self._frame_columns())
+            for sink in opened:
+                try:
+                    sink.close(report)
+                except Exception as e:  # every sink gets closed; the first failure is the one reported
+                    if self._error is None:
+                        self._fail(e)
+                        self.summary.update(stopped_by="error", error=_describe(e))
+            if self.echo and threads:  # a run that never started has nothing to summarize: its error says it all
+                print(format_summary(self.summary), flush=True)
+        if self._error is not None:
+            raise self._error
+        return self.summary
+
+    def stop(self) -> None:
+        """Ask the run to end as if the stream ended (thread-safe); queued frames are still processed."""
+        self._stop_requested.set()
+
+    def _warm_up(self) -> float | None:
+        c = self.backend.contract
+        if c.dynamic:
+            return None
+        start = time.perf_counter()
+        self.backend.infer({"rgb": np.zeros((1, c.height, c.width, 3), np.uint8),
+                            "depth": np.zeros((1, c.height, c.width), np.float32)})
+        return (time.perf_counter() - start) * 1e3
+
+    def _output(self) -> None:
+        sinks, sink_s = self.sinks, self._sink_s
+        while True:
+            try:
+                item = self._results.get()
+            except _Closed:
+                raise self._error or RuntimeError("the pipeline stopped without a reason") from None
+            if item is _END:
+                return
+            start = time.perf_counter()
+            out_before = self.frames_out
+            try:
+                t = start
+                for i, sink in enumerate(sinks):
+                    sink.write(item)
+                    now = time.perf_counter()
+                    sink_s[i] += now - t
+                    t = now
+                self._record(item, start, t)
+            except BaseException:
+                # Ctrl-C can land anywhere, even after the last write: count the frame exactly once.
+                if self.frames_out == out_before:
+                    self._shutdown_drops["output"] += 1
+                raise
+
+    def _record(self, result: Result, sink_start: float, done: float) -> None:
+        frame, timing, log = result.frame, result.timing_ms, self._log
+        latency = (done - frame.received_s) * 1e3
+        sink = (done - sink_start) * 1e3
+        log["index"].append(frame.index)
+        log["timestamp_s"].append(frame.timestamp_s)
+        log["received_s"].append(frame.received_s - self._started)
+        log["capture_wait_ms"].append(timing["capture_wait"])
+        log["queue_ms"].append(max(0.0, latency - timing["preprocess"] - timing["inference"] - sink))
+        log["preprocess_ms"].append(timing["preprocess"])
+        log["inference_ms"].append(timing["inference"])
+        log["sink_ms"].append(sink)
+        log["latency_ms"].append(latency)
+        with self._lock:
+            self.frames_out += 1
+            self._last_out = done
+            self._recent.append((done, latency))
+
+    def live_stats(self) -> dict:
+        """Numbers so far, for the window's status line and the http preview (any thread)."""
+        with self._lock:
+            recent = list(self._recent)
+            out = self.frames_out
+        span = recent[-1][0] - recent[0][0] if recent else 0.0
+        fps = (len(recent) - 1) / span if span > 0 else 0.0
+        latencies = sorted(r[1] for r in recent)
+        return {
+            "policy": self.policy,
+            "frames_in": self.frames_in,
+            "frames_out": out,
+            "dropped": self._frames.dropped + self._results.dropped,
+            "fps": round(fps, 2),
+            "latency_ms": round(latencies[len(latencies) // 2], 2) if latencies else None,
+            "latency_max_ms": round(latencies[-1], 2) if latencies else None,
+            "elapsed_s": round(time.perf_counter() - self._started, 2),
+        }
+
+    # -- worker threads ------------------------------------------------------------------------------
+
+    def _guard(self, stage) -> None:
+        try:
+            stage()
+        except BaseException as e:
+            self._fail(e)
+
+    def _fail(self, error: BaseException) -> None:
+        """Record the first error and stop every stage (any thread)."""
+        with self._lock:
+            if self._error is None:
+                self._error = error
+        self._drop_queued()
+
+    def _drop_queued(self) -> None:
+        for q in (self._frames, self._results):
+            rest = q.close()
+            with self._lock:
+                self._shutdown_drops["queued"] += sum(item is not _END for item in rest)
+
+    def _capture(self) -> None:
+        frames = iter(self.source)
+        try:
+            while self._error is None:
+                if self._stop_requested.is_set():
+                    self._end_reason = "stopped"
+                    break
+                start = time.perf_counter()
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                self.frames_in += 1
+                if not self._frames.put(_Item(frame, (time.perf_counter() - start) * 1e3)):
+                    self._shutdown_drops["capture"] += 1
+                    return
+                if self.max_frames is not None and self.frames_in >= self.max_frames:
+                    self._end_reason = "max-frames"
+                    break
+            self._frames.put_end()
+        finally:
+            close = getattr(frames, "close", None)  # a generator source releases what it holds now, not at GC
+            if close is not None:
+                close()
+
+    def _infer(self) -> None:
+        contract, backend, q = self.backend.contract, self.backend, self._frames
+        in_flight: _Item | None = None  # submitted, not yet collected
+        current: _Item | None = None  # taken from the queue, not yet submitted
+        try:
+            while True:
+                # With a frame in flight, look for the next one without waiting: prepare it while the
+                # backend computes (asynchronous backends overlap), but never hold a finished result
+                # back waiting for a frame that has not arrived.
+                item = q.get(block=in_flight is None)
+                if item is _EMPTY or item is _END:
+                    if in_flight is not None:
+                        done, in_flight = in_flight, None
+                        self._emit(done)
+                    if item is _END:
+                        self._results.put_end()
+                        return
+                    continue
+                current = item
+                item.picked = time.perf_counter()
+                item.inputs = contract.inputs(item.frame.sample)
+                item.preprocess = (time.perf_counter() - item.picked) * 1e3
+                if in_flight is not None:
+                    done, in_flight = in_flight, None
+                    self._emit(done)
+                start = time.perf_counter()
+                backend.submit(item.inputs)
+                item.inference = (time.perf_counter() - start) * 1e3
+                item.inputs = None
+                in_flight, current = item, None
+        except _Closed:
+            pass
+        except BaseException as e:
+            self._fail(e)  # recorded before the clean-up below can raise anything else
+        finally:
+            self._shutdown_drops["inference"] += (current is not None) + (in_flight is not None)
+            if in_flight is not None:
+                try:
+                    backend.collect()  # stopping early: leave the backend with nothing in flight
+                except Exception as e:
+                    self._fail(e)
+
+    def _emit(self, item: _Item) -> None:
+        start = time.perf_counter()
+        try:
+            outputs = self.backend.collect()
+        except BaseException:
+            self._shutdown_drops["inference"] += 1
+            raise
+        # Time the host spent in submit + collect: for synchronous backends the inference itself.
+        inference = item.inference + (time.perf_counter() - start) * 1e3
+        result = Result(
+            frame=item.frame,
+            outputs={name: value[0] for name, value in outputs.items()},  # views: no copy
+            timing_ms={"capture_wait": item.capture_wait, "preprocess": item.preprocess, "inference": inference},
+        )
+        if not self._results.put(result):
+            self._shutdown_drops["inference"] += 1
+
+    # -- the end ---------------------------------------------------------------------------------------
+
+    def _shutdown(self, threads: list[threading.Thread]) -> list[str]:
+        self._drop_queued()
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._drop_queued()  # anything a stage put just before it saw the queues close
+        return [t.name for t in threads if t.is_alive()]
+
+    def _frame_columns(self) -> dict[str, list]:
+        columns = {}
+        for name, values in self._log.items():
+            if name == "index":
+                columns[name] = [int(v) for v in values]
+            else:
+                columns[name] = [round(v, 6 if name.endswith("_s") else 3) for v in values]
+        return columns
+
+    def _summarize(self, stopped_by: str, stuck: list[str]) -> dict:
+        dropped = {"capture": self._frames.dropped, "output": self._results.dropped,
+                   "shutdown": sum(self._shutdown_drops.values())}
+        log = {name: np.frombuffer(values, np.float64) if len(values) else np.zeros(0) for name, values in self._log.items()}
+        latency = log["latency_ms"]
+        n = len(latency)
+        inference = float(log["inference_ms"].mean()) if n else 0.0
+        # From the start of capture to the last output: the rate the sinks saw, start-up included.
+        wall = self._last_out - self._started if n else 0.0
+        summary = {
+            "policy": self.policy,
+            "stopped_by": stopped_by,
+            "error": _describe(self._error) if self._error is not None else None,
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "dropped": dropped,
+            "dropped_total": sum(dropped.values()),
+            "wall_s": round(wall, 4),
+            "fps": round(n / wall, 2) if n and wall > 0 else None,
+            "latency_ms": _percentiles(latency),
+            "stages_ms": {stage: _mean(log[f"{stage}_ms"]) for stage in STAGES},
+            "inference_fps": round(1e3 / inference, 2) if inference else None,
+            "warmup_ms": round(self._warmup_ms, 2) if self._warmup_ms is not None else None,
+            "backend": self.backend.describe(),
+            "source": {"uri": self.source.uri, **self.source.stats()},
+            "sinks": {sink.uri: {**sink.stats(), "mean_ms": round(self._sink_s[i] * 1e3 / n, 3) if n else None}
+                      for i, sink in enumerate(self.sinks)},
+        }
+        if stuck:
+            summary["stuck_threads"] = stuck
+        return summary
+
+
+def _percentiles(values: np.ndarray) -> dict:
+    if not len(values):
+        return {"p50": None, "p90": None, "p99": None, "max": None}
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"p50": round(float(p50), 2), "p90": round(float(p90), 2), "p99": round(float(p99), 2),
+            "max": round(float(values.max()), 2)}
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return round(float(values.mean()), 3) if len(values) else None
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def format_summary(s: dict) -> str:
+    """The summary as a few lines for the terminal."""
+    d = s["dropped"]
+    backend = s["backend"]
+    where = backend.get("provider") or backend.get("device") or ""
+    fps = f"{s['fps']:.1f} FPS" if s["fps"] is not None else "FPS n/a"
+    lines = [
+        f"{s['frames_in']} frames in, {s['frames_out']} out, {s['dropped_total']} dropped "
+        f"(capture {d['capture']}, output {d['output']}, shutdown {d['shutdown']}) in {s['wall_s']:.2f} s: {fps} "
+        f"[{s['policy']}, {backend.get('backend', '?')} {where}, stopped by {s['stopped_by']}"
+        + (f": {s['error'].split(':')[0]}]" if s["error"] else "]"),
+    ]
+    lat = s["latency_ms"]
+    if lat["p50"] is not None:
+        lines.append(f"latency ms (capture → output): p50 {lat['p50']:.1f}  p90 {lat['p90']:.1f}  "
+                     f"p99 {lat['p99']:.1f}  max {lat['max']:.1f}")
+        st = s["stages_ms"]
+        alone = f" ({s['inference_fps']:.1f} FPS alone)" if s["inference_fps"] else ""
+        lines.append(f"stage ms (mean): capture wait {st['capture_wait']:.1f}  queues {st['queue']:.1f}  "
+                     f"preprocess {st['preprocess']:.1f}  inference {st['inference']:.1f}{alone}  "
+                     f"sinks {st['sink']:.1f}")
+    if s.get("stuck_threads"):
+        lines.append(f"warning: {', '.join(s['stuck_threads'])} did not stop within {JOIN_TIMEOUT_S:.0f} s")
+    return "\n".join(lines)

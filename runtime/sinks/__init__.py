@@ -1,0 +1,49 @@
+"""Outputs by URI (the jetson-inference habit): `sink_from_uri("video://out.mp4")`.
+
+| URI | writes |
+|---|---|
+| `window` / `window://?view=side` | an OpenCV window with legend, FPS and latency; q/Esc quit, space pause, v view |
+| `video://out.mp4?fps=30&view=overlay` | a video file (.mp4/.mkv MPEG-4, .avi Motion JPEG), finalized on close |
+| `masks://DIR?color=1` | DIR/labels/NNNNNN.png class ids, DIR/color/NNNNNN.png colours, DIR/classes.json |
+| `stats://out.json` | per-frame timestamps and stage times plus the summary, written atomically at close |
+| `http://127.0.0.1:8080?view=overlay&quality=80&fps=15` | an MJPEG preview page with live statistics (headless robots) |
+
+Views: overlay, mask, side (overlay | mask), input. Nothing is shown unless a sink asks for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from urllib.parse import urlsplit
+
+from amf_edge.errors import AmfEdgeError
+from runtime.sinks.base import Result, RunReport, Sink, SinkContext, StopStream
+
+# scheme → "module:Class"; modules import lazily, like the sources'.
+SCHEMES = {
+    "window": "runtime.sinks.window:WindowSink",
+    "video": "runtime.sinks.video:VideoSink",
+    "masks": "runtime.sinks.masks:MasksSink",
+    "stats": "runtime.sinks.stats:StatsSink",
+    "http": "runtime.sinks.http:HttpSink",
+}
+EXAMPLES = "window, video://out.mp4, masks://out/masks, stats://out/stats.json, http://127.0.0.1:8080"
+
+
+def sink_from_uri(uri: str) -> Sink:
+    """The sink a URI names, its options checked; it acquires nothing until the pipeline opens it."""
+    if uri == "window":
+        uri = "window://"
+    scheme = urlsplit(uri).scheme
+    if scheme not in SCHEMES:
+        hint = {"https": "; the preview serves plain http: put it behind a TLS proxy or an SSH tunnel",
+                "display": "; the OpenCV window is 'window'",
+                "file": "; write video://PATH.mp4 or masks://DIR"}.get(scheme, "")
+        if not scheme and uri.lower().endswith((".mp4", ".avi", ".mkv")):
+            hint = f"; write video://{uri}"
+        raise AmfEdgeError(f"unknown sink {uri!r}: expected one of {EXAMPLES}{hint}")
+    module_name, class_name = SCHEMES[scheme].split(":")
+    return getattr(importlib.import_module(module_name), class_name)(uri)
+
+
+__all__ = ["SCHEMES", "Result", "RunReport", "Sink", "SinkContext", "StopStream", "sink_from_uri"]

@@ -1,0 +1,148 @@
+"""The output interface: what a sink receives (`Result`), what it knows about the run (`SinkContext`),
+and how a URI's path and options are read.
+
+A sink is constructed from its URI without touching any resource, so a bad URI fails before the model
+loads; `open` acquires (a window, a port, a folder), `write` takes one result on the pipeline's output
+thread, `close` flushes and releases: always called, also after an error, and safe to call twice.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import numpy as np
+
+from amf_edge.errors import AmfEdgeError
+from amf_edge.labels import LabelSet
+from runtime.frames import Frame
+
+
+class StopStream(Exception):
+    """Raised by a sink when the user asks to stop (q in the window): the run ends normally."""
+
+
+@dataclass
+class Result:
+    """One frame through the model.
+
+    Attributes:
+        frame: the source's frame (sample.rgb is RGB uint8 H×W×3).
+        outputs: the model's outputs by name without the batch axis (labels uint8 H×W, ...).
+        timing_ms: the frame's stage times so far: capture_wait, queue, preprocess, inference.
+        views: pictures rendered for this frame (runtime.sinks.views), shared by every sink so an overlay
+            is drawn once however many sinks show it.
+    """
+
+    frame: Frame
+    outputs: dict[str, np.ndarray]
+    timing_ms: dict[str, float]
+    views: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.outputs["labels"]
+
+
+@dataclass
+class RunReport:
+    """What the pipeline hands every sink at close: the summary and the per-frame log (column → values)."""
+
+    summary: dict[str, Any]
+    frames: dict[str, list]
+
+
+@dataclass
+class SinkContext:
+    """What a sink may know about the run it is part of."""
+
+    labels: LabelSet
+    channel_order: str  # of the model's in-graph overlay output, if it has one
+    policy: str
+    backend: dict
+    frame_size: tuple[int, int] | None = None  # (H, W) when the model fixes it, None for dynamic models
+    live_stats: Callable[[], dict] = dict  # fps, latency, counters so far; cheap, call once per frame at most
+
+    def __post_init__(self) -> None:
+        # BGR: every sink hands pictures to OpenCV, which stores BGR.
+        self.lut_bgr = np.ascontiguousarray(self.labels.lut()[:, ::-1])
+
+
+class Sink(abc.ABC):
+    scheme: str = "?"
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.written = 0
+
+    def open(self, context: SinkContext) -> None:
+        """Acquire what the sink needs; raise AmfEdgeError when it cannot."""
+        self.context = context
+
+    @abc.abstractmethod
+    def write(self, result: Result) -> None:
+        """Take one result. Raise StopStream when the user asked to stop."""
+
+    def close(self, report: RunReport | None = None) -> None:
+        """Flush and release. `report` is None when the run never started."""
+
+    def stats(self) -> dict:
+        return {"written": self.written}
+
+
+def uri_path(uri: str, example: str) -> str:
+    """The file or folder a URI names: `video://out.mp4` and `video:///abs/out.mp4` alike."""
+    parts = urlsplit(uri)
+    path = unquote(parts.netloc + parts.path)
+    if not path or parts.fragment:
+        raise AmfEdgeError(f"{uri!r}: expected a path, like {example!r}")
+    return path
+
+
+def uri_options(uri: str, valid: dict[str, Callable[[str], Any]], example: str) -> dict[str, Any]:
+    """`?key=value` options of a URI, each converted by `valid[key]`; unknown or repeated keys are errors."""
+    options: dict[str, Any] = {}
+    for key, value in parse_qsl(urlsplit(uri).query, keep_blank_values=True):
+        if key not in valid:
+            raise AmfEdgeError(f"{uri!r}: unknown option {key!r}; valid options: {', '.join(valid) or 'none'} "
+                               f"(e.g. {example!r})")
+        if key in options:
+            raise AmfEdgeError(f"{uri!r}: option {key!r} is given twice; give it once")
+        try:
+            options[key] = valid[key](value)
+        except ValueError as e:
+            raise AmfEdgeError(f"{uri!r}: option {key}={value!r}: {e}") from None
+    return options
+
+
+def choice(*values: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in values:
+            raise ValueError(f"expected one of {', '.join(values)}")
+        return text
+    return parse
+
+
+def positive(kind: type = int) -> Callable[[str], Any]:
+    what = "a positive integer" if kind is int else "a positive number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"expected {what}") from None
+        if not value > 0:
+            raise ValueError(f"expected {what}")
+        return value
+    return parse
+
+
+def flag(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1 or 0")
