@@ -16,6 +16,11 @@ COMMANDS = {
     "train": "train.cli",
     "eval": "train.eval_cli",
     "export": "convert.export_cli",
+    "record": "runtime.record_cli",
+    "quantize": "convert.quantize_cli",
+    "build": "convert.build_cli",
+    "run": "runtime.run_cli",
+    "calib": "amf_edge.cli.calib",
 }
 
 

@@ -11,6 +11,10 @@ from runtime.sources.base import Source
 # scheme → "module:Class"; modules import lazily so a missing optional package only matters when used.
 SCHEMES = {
     "synthetic": "runtime.sources.synthetic:SyntheticSource",
+    "realsense": "runtime.sources.realsense:RealSenseSource",
+    "bag": "runtime.sources.realsense:BagSource",
+    "tum": "runtime.sources.tum:TumSource",
+    "folder": "runtime.sources.folder:FolderSource",
 }
 
 

@@ -1,0 +1,146 @@
+"""`folder://DIR`: colour and depth PNG pairs in plain folders, matched by file stem, as a frame source.
+
+    DIR/rgb/<stem>.png|jpg   8-bit colour
+    DIR/depth/<stem>.png     16-bit depth registered to the colour image, 0 = no measurement
+    DIR/timestamps.txt       optional, lines "stem seconds" ('#' comments); else frame i is at i / fps
+
+Frames come in sorted stem order (name files so that they sort in capture order, e.g. 000123.png).
+Options: ?depth_unit=0.001 (metres per count; a training folder's dataset.yaml may set it too, and the
+two must agree), ?fps=30 (for timestamps without a timestamps file), ?width=&height= (resize), ?loop=1.
+A stem with only a colour or only a depth image is skipped, counted in `stats()` (unmatched_color,
+unmatched_depth) and logged once when the source opens.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from amf_edge.datasets.imageio import read_depth, read_rgb
+from amf_edge.errors import AmfEdgeError
+from amf_edge.sample import RGBDSample
+from runtime.frames import Frame
+from runtime.sources.base import Source
+from runtime.sources.common import (DEPTH_UNIT, FILE_OPTIONS, check_shapes, finite_float, looped, output_size, parse_uri,
+                                    positive_float, resize_for_model)
+from runtime.sync import SyncStats
+
+log = logging.getLogger(__name__)
+
+LAYOUT = ("a frame folder holds rgb/<stem>.png (or .jpg) and depth/<stem>.png (16-bit) with matching stems, "
+          "and optionally timestamps.txt with lines 'stem seconds'")
+SUFFIXES = {"rgb": (".png", ".jpg", ".jpeg"), "depth": (".png",)}
+TIMESTAMPS = "timestamps.txt"
+OPTIONS = {**FILE_OPTIONS, "depth_unit": DEPTH_UNIT, "fps": (positive_float, "frames per second > 0, e.g. 30")}
+SHOWN = 3
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:SHOWN]) + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
+
+
+def index_folder(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """stem → file for the images in `folder`; two files with one stem are an error."""
+    if not folder.is_dir():
+        raise AmfEdgeError(f"{folder} does not exist; {LAYOUT}")
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in suffixes and path.is_file():
+            if path.stem in files:
+                raise AmfEdgeError(f"{folder} has two images for frame {path.stem!r}: {files[path.stem].name} and "
+                                   f"{path.name}; keep one")
+            files[path.stem] = path
+    return files
+
+
+def read_timestamps(path: Path, stems: set[str]) -> dict[str, float]:
+    times: dict[str, float] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        try:
+            if len(fields) != 2:
+                raise ValueError
+            times[fields[0]] = finite_float(fields[1])
+        except ValueError:
+            raise AmfEdgeError(f"{path}:{number}: expected 'stem seconds', e.g. '000123 12.345', got {line!r}") from None
+        if fields[0] not in stems:
+            raise AmfEdgeError(f"{path}:{number}: no image in rgb/ or depth/ has the stem {fields[0]!r}")
+    return times
+
+
+def _depth_unit(root: Path, uri: str, given: float | None) -> float:
+    """The URI's depth unit, else a training folder's dataset.yaml's, else millimetres; they must not disagree."""
+    config = root / "dataset.yaml"
+    if not config.is_file():
+        return 0.001 if given is None else given
+    from amf_edge.datasets.folder import read_config  # needs PyYAML, only for folders that have the file
+
+    _, configured = read_config(config)
+    if given is not None and abs(given - configured) > 1e-12 * configured:
+        raise AmfEdgeError(f"{uri!r} says depth_unit={given} but {config} says {configured}; "
+                           "drop the option or fix the file")
+    return configured
+
+
+class FolderSource(Source):
+    scheme = "folder"
+
+    def __init__(self, uri: str):
+        super().__init__(uri)
+        location, options = parse_uri(uri, "folder", OPTIONS, "folder://captures/office")
+        self.root = Path(location)
+        if not self.root.is_dir():
+            raise AmfEdgeError(f"folder://{location}: folder {self.root} does not exist; {LAYOUT}")
+        self.size = output_size(uri, options)
+        self.loop = bool(options.get("loop", False))
+        self.depth_unit = _depth_unit(self.root, uri, options.get("depth_unit"))
+        color, depth = (index_folder(self.root / name, SUFFIXES[name]) for name in ("rgb", "depth"))
+        self.stems = sorted(set(color) & set(depth))
+        only_color, only_depth = sorted(set(color) - set(depth)), sorted(set(depth) - set(color))
+        self.sync_stats = SyncStats(matched=len(self.stems), unmatched_color=len(only_color), unmatched_depth=len(only_depth))
+        if not self.stems:
+            raise AmfEdgeError(f"{self.root}: no stem has both a colour and a depth image "
+                               f"({len(color)} in rgb/, {len(depth)} in depth/); {LAYOUT}")
+        for names, has, lacks in ((only_color, "rgb", "depth"), (only_depth, "depth", "rgb")):
+            if names:
+                log.warning("%s: skipping %d frame(s) with a %s/ image but none in %s/: %s",
+                            self.root, len(names), has, lacks, _listed(names))
+        self.files = [(color[s], depth[s]) for s in self.stems]
+        self.times = self._timestamps(set(color) | set(depth), float(options.get("fps", 30.0)))
+        self.delivered = 0
+
+    def _timestamps(self, stems: set[str], fps: float) -> list[float]:
+        path = self.root / TIMESTAMPS
+        if not path.is_file():
+            return [i / fps for i in range(len(self.stems))]
+        given = read_timestamps(path, stems)
+        missing = [s for s in self.stems if s not in given]
+        if missing:
+            raise AmfEdgeError(f"{path} has no time for frame(s) {_listed(missing)}; give every frame a line 'stem seconds'")
+        times = [given[s] for s in self.stems]
+        for (a, ta), (b, tb) in zip(zip(self.stems, times), zip(self.stems[1:], times[1:])):
+            if tb <= ta:
+                raise AmfEdgeError(f"{path}: frame {b!r} ({tb} s) is not later than {a!r} ({ta} s), but frames play in "
+                                   "sorted stem order; rename the files so that they sort in capture order")
+        return times
+
+    def _one_pass(self) -> Iterator[Frame]:
+        for index, ((color_path, depth_path), t) in enumerate(zip(self.files, self.times)):
+            rgb, depth = read_rgb(color_path), read_depth(depth_path)
+            check_shapes(rgb, depth, f"{color_path.name} + {depth_path.name}")
+            sample = RGBDSample(rgb, depth, self.depth_unit)
+            if self.size is not None:
+                sample = resize_for_model(sample, *self.size)
+            self.delivered += 1
+            yield Frame(sample, index, t, time.perf_counter())
+
+    def __iter__(self) -> Iterator[Frame]:
+        return looped(self._one_pass, self.loop)
+
+    def stats(self) -> dict:
+        return {**self.sync_stats.to_dict(), "frames": self.delivered}

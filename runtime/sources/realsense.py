@@ -1,0 +1,129 @@
+"""RealSense cameras (`realsense://`) and their recordings (`bag://`), both through `runtime.realsense`.
+
+    realsense://[SERIAL]?width=640&height=480&fps=30[&max_dt=S]
+        A live camera (the only one connected, or the one with SERIAL): colour rgb8 and depth z16 at the
+        same size and rate, depth aligned to colour, the camera's own timestamps (their clock, e.g.
+        global_time or hardware_clock, is in stats()), its depth unit and the colour intrinsics. Frames
+        the reader is too slow for are dropped (newest wins) and counted.
+    bag://FILE.bag|FILE.db3[?realtime=1&max_dt=S&width=W&height=H&loop=1]
+        A recording: ROS1 .bag (librealsense ≤ 2.57, uncompressed or LZ4) or rosbag2 .db3 (librealsense
+        ≥ 2.58, `amf-edge record`). Played as fast as the reader reads, losing nothing; realtime=1 plays
+        at the recorded speed and drops what the reader misses, like a camera.
+
+max_dt is the colour/depth pairing tolerance (default half a frame period). Frame.index is the colour
+frame number, so gaps show frames the device or the pairing dropped; `stats()` counts them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+from amf_edge.errors import AmfEdgeError
+from runtime.frames import Frame
+from runtime.realsense import RealSenseReader, choose_streams, describe_device, find_camera, import_rs
+from runtime.sources.base import Source
+from runtime.sources.common import (FILE_OPTIONS, MAX_DT, SIZE, flag, looped, output_size, parse_uri, positive_int,
+                                    resize_for_model)
+from runtime.sync import StreamSynchronizer
+
+CAMERA_OPTIONS = {"width": SIZE, "height": SIZE, "fps": (positive_int, "frames per second, e.g. 30"), "max_dt": MAX_DT}
+CAMERA_DEFAULTS = {"width": 640, "height": 480, "fps": 30}
+BAG_OPTIONS = {**FILE_OPTIONS, "realtime": (flag, "0, or 1 to play at the recorded speed"), "max_dt": MAX_DT}
+RECORDING_SUFFIXES = (".bag", ".db3")
+
+
+def parse_camera_uri(uri: str) -> tuple[str | None, dict[str, object]]:
+    """`realsense://[SERIAL]?...` → (serial or None, options with the defaults filled in)."""
+    serial, options = parse_uri(uri, "realsense", CAMERA_OPTIONS, "realsense://?width=640&height=480&fps=30")
+    return serial or None, {**CAMERA_DEFAULTS, **options}
+
+
+class RealSenseSource(Source):
+    """A live RealSense camera; `device` lets tests (and embedders) pass an `rs.device` of their own."""
+
+    scheme = "realsense"
+    live = True
+
+    def __init__(self, uri: str, device: object | None = None):
+        super().__init__(uri)
+        serial, options = parse_camera_uri(uri)
+        self.device = device if device is not None else find_camera(serial)
+        what = f"camera {describe_device(self.device)}"
+        depth, color = choose_streams(self.device, width=options["width"], height=options["height"],
+                                      fps=options["fps"], color_formats=("rgb8",), what=what)
+        self.reader = RealSenseReader(self.device, depth, color, live=True, max_dt=options.get("max_dt"), what=what)
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.reader.frames()
+
+    def stats(self) -> dict:
+        return self.reader.stats()
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class BagSource(Source):
+    scheme = "bag"
+
+    def __init__(self, uri: str):
+        super().__init__(uri)
+        location, options = parse_uri(uri, "bag", BAG_OPTIONS, "bag://recordings/kitchen.db3")
+        self.path = Path(location)
+        if self.path.suffix.lower() not in RECORDING_SUFFIXES or not self.path.is_file():
+            problem = "does not exist" if not self.path.exists() else "is not a .bag or .db3 file"
+            raise AmfEdgeError(f"bag://{location}: {self.path} {problem}; expected a RealSense recording, FILE.bag "
+                               "(ROS1, librealsense ≤ 2.57) or FILE.db3 (rosbag2, librealsense ≥ 2.58 or amf-edge record)")
+        self.live = bool(options.get("realtime", False))
+        self.size = output_size(uri, options)
+        self.loop = bool(options.get("loop", False))
+        self.max_dt = options.get("max_dt")
+        self.sync: StreamSynchronizer | None = None
+        self.delivered = 0
+        self._dropped_before = 0  # by the readers of earlier passes
+        self._reader = self._open()  # open now: a bad file is an error of open_source, not of the first frame
+        self._passes = 0
+
+    def _open(self) -> RealSenseReader:
+        rs = import_rs()
+        self._context = rs.context()  # the playback device lives in this context; keep it alive with it
+        try:
+            device = self._context.load_device(str(self.path))
+        except RuntimeError as e:
+            raise AmfEdgeError(f"librealsense cannot play {self.path}: {e}. Expected an uncompressed or LZ4 ROS1 .bag "
+                               "or a rosbag2 .db3 written by librealsense") from None
+        what = f"recording {self.path}"
+        depth, color = choose_streams(device, what=what)
+        reader = RealSenseReader(device, depth, color, live=self.live, max_dt=self.max_dt, what=what, sync=self.sync)
+        self.sync = reader.sync
+        return reader
+
+    def _one_pass(self) -> Iterator[Frame]:
+        if self._passes:
+            # librealsense plays a file once per device: reload it. The next pass repeats the frame numbers,
+            # which the synchronizer must take as new again.
+            self._reader.close()
+            self._dropped_before += self._reader.dropped
+            self.sync.reset()
+            self._reader = self._open()
+        self._passes += 1
+        frames = self._reader.frames()
+        try:
+            for frame in frames:
+                if self.size is not None:
+                    frame = dataclasses.replace(frame, sample=resize_for_model(frame.sample, *self.size))
+                self.delivered += 1
+                yield frame
+        finally:
+            frames.close()  # stops the sensors now, not when the generator is collected
+
+    def __iter__(self) -> Iterator[Frame]:
+        return looped(self._one_pass, self.loop)
+
+    def stats(self) -> dict:
+        return {**self._reader.stats(), "frames": self.delivered, "dropped": self._dropped_before + self._reader.dropped}
+
+    def close(self) -> None:
+        self._reader.close()
