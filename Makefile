@@ -12,7 +12,7 @@ EDGE_PYTHON ?= $(firstword $(foreach p,python3.10 $(wildcard $(HOME)/.pyenv/vers
 	$(shell $(p) -c 'print("$(p)")' 2>/dev/null)) $(PYTHON))
 EDGE_VENV ?= .venv-edge
 EDGE_STAMP := $(EDGE_VENV)/.installed
-EDGE_TESTS := tests/test_config.py tests/test_synthetic.py tests/test_visualize.py tests/test_datasets.py tests/test_transforms.py tests/test_calib.py tests/test_pipeline.py tests/test_sinks.py
+EDGE_TESTS := tests/test_config.py tests/test_synthetic.py tests/test_visualize.py tests/test_datasets.py tests/test_transforms.py tests/test_calib.py tests/test_pipeline.py tests/test_sinks.py tests/test_sync.py tests/test_sources.py
 
 .PHONY: setup demo test test-edge clean
 

@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from amf_edge.errors import AmfEdgeError
-from amf_edge.lazy import require_module
 from amf_edge.sample import Intrinsics, RGBDSample
+from amf_edge.transforms import resize_sample
 from runtime.frames import Frame
 
 Option = tuple[Callable[[str], object], str]  # (parser raising ValueError, what a valid value is)
@@ -104,23 +104,11 @@ def intrinsics_option(uri: str, options: Mapping[str, object]) -> Intrinsics | N
 def resize_for_model(sample: RGBDSample, height: int, width: int) -> RGBDSample:
     """`sample` at height×width for a model exported at that size.
 
-    Colour uses INTER_AREA when shrinking (it averages the pixels a coarser grid covers: no aliasing, and
-    cheaper per frame than the bicubic of training augmentation) and INTER_LINEAR when enlarging. Depth
-    uses nearest-neighbour at pixel centres (INTER_NEAREST_EXACT) so raw counts are never blended across
-    edges, and intrinsics scale as in `amf_edge.transforms` (pixel centres map to pixel centres).
+    The one resize of the preprocessing contract (`amf_edge.transforms.resize_sample`: colour bicubic,
+    depth nearest at pixel centres so raw counts are never blended, intrinsics scaled), so calibration,
+    evaluation and the runtime feed a model identical inputs for the same frame.
     """
-    h, w = sample.size
-    if (h, w) == (height, width):
-        return sample
-    cv2 = require_module("cv2", "opencv-python-headless", "resizing frames to the model input size")
-    sx, sy = width / w, height / h
-    k = sample.intrinsics
-    if k is not None:
-        k = Intrinsics(k.fx * sx, k.fy * sy, (k.cx + 0.5) * sx - 0.5, (k.cy + 0.5) * sy - 0.5)
-    interpolation = cv2.INTER_AREA if sx <= 1 and sy <= 1 else cv2.INTER_LINEAR
-    rgb = cv2.resize(sample.rgb, (width, height), interpolation=interpolation)
-    depth = cv2.resize(sample.depth, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
-    return RGBDSample(rgb, depth, sample.depth_unit, None, k)
+    return resize_sample(sample, height, width)
 
 
 def looped(make_pass: Callable[[], Iterator[Frame]], loop: bool) -> Iterator[Frame]:
