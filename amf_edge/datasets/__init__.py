@@ -12,10 +12,7 @@ augmentation lives in `amf_edge.transforms`, normalisation in `amf_edge.preproce
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Callable, Mapping
-from urllib.parse import parse_qsl
+from collections.abc import Mapping
 
 from amf_edge.datasets.base import SPLITS, Dataset, check_split
 from amf_edge.datasets.folder import FolderDataset
@@ -25,6 +22,7 @@ from amf_edge.datasets.nyudv2 import NYUDV2, open_nyudv2
 from amf_edge.datasets.sunrgbd import SUNRGBD, SUNRGBD_LABELS, open_sunrgbd
 from amf_edge.errors import AmfEdgeError
 from amf_edge.synthetic import parse_synthetic_uri
+from amf_edge.uri import Option, flag, parse_options, positive_float, split_uri
 
 __all__ = [
     "NYUDV2", "SCHEMES", "SPLITS", "SUNRGBD", "SUNRGBD_LABELS", "Dataset", "FolderDataset", "ListFileDataset",
@@ -33,23 +31,13 @@ __all__ = [
 ]  # fmt: skip
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError
-    return value
-
-
 def _label_offset(text: str) -> int:
-    if text not in ("0", "1"):
-        raise ValueError
-    return int(text)
+    return int(flag(text))
 
 
 # scheme → {option: (parser raising ValueError, what a valid value is)}; "synthetic" parses its own URI.
-_OPTION = tuple[Callable[[str], object], str]
-_DEPTH_UNIT: _OPTION = (_positive_float, "metres per depth count > 0, e.g. 0.001 for millimetres")
-OPTIONS: dict[str, Mapping[str, _OPTION]] = {
+_DEPTH_UNIT: Option = (positive_float, "metres per depth count > 0, e.g. 0.001 for millimetres")
+OPTIONS: dict[str, Mapping[str, Option]] = {
     "nyudv2": {"depth_unit": _DEPTH_UNIT},
     "sunrgbd": {"depth_unit": _DEPTH_UNIT, "label_offset": (_label_offset, "0, or 1 for masks numbered 1..37")},
     "folder": {},
@@ -63,27 +51,16 @@ def parse_dataset_uri(uri: str) -> tuple[str, str, dict[str, object]]:
     Only the first '?' separates the path from the options; the path is taken literally otherwise (no
     percent-decoding), so ordinary file names survive. Unknown schemes and options list the valid ones.
     """
-    scheme, sep, rest = uri.partition("://")
-    if not sep or scheme not in OPTIONS:
+    scheme, path, query = split_uri(uri)
+    if scheme not in OPTIONS:
         known = ", ".join(f"{s}://" for s in SCHEMES)
-        hint = f"; for a folder of your own data use folder://{uri}" if not sep else ""
+        hint = f"; for a folder of your own data use folder://{uri}" if not scheme else ""
         raise AmfEdgeError(f"unknown dataset URI {uri!r}; expected one of {known}{hint}")
-    path, _, query = rest.partition("?")
     if not path:
         raise AmfEdgeError(f"{uri!r} names no folder; write {scheme}://PATH, e.g. {scheme}://data/{scheme}")
-    spec, options = OPTIONS[scheme], {}
-    for key, text in parse_qsl(query, keep_blank_values=True):
-        if key not in spec:
-            valid = ", ".join(spec) if spec else "none (folder datasets take theirs from dataset.yaml)"
-            raise AmfEdgeError(f"{uri!r}: unknown option {key!r}; valid options: {valid}")
-        if key in options:
-            raise AmfEdgeError(f"{uri!r}: option {key!r} is given twice; give it once")
-        parse, expected = spec[key]
-        try:
-            options[key] = parse(text)
-        except ValueError:
-            raise AmfEdgeError(f"{uri!r}: option {key!r} must be {expected}, got {text!r}") from None
-    return scheme, os.path.expanduser(path), options
+    spec = OPTIONS[scheme]
+    valid = ", ".join(spec) if spec else "none (folder datasets take theirs from dataset.yaml)"
+    return scheme, path, parse_options(uri, query, spec, f"valid options: {valid}")
 
 
 def open_dataset(uri: str, split: str = "train") -> Dataset:

@@ -83,15 +83,20 @@ def _is_colour(c: object) -> bool:
     return isinstance(c, list) and len(c) == 3 and all(type(v) is int and 0 <= v <= 255 for v in c)
 
 
-def _index_folder(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
-    """stem → file for the files in `folder` with one of `suffixes` (case-insensitive)."""
+LAYOUT = "a folder dataset needs rgb/, depth/ and label/ subfolders"
+
+
+def index_folder(folder: Path, suffixes: tuple[str, ...], layout: str = LAYOUT,
+                 item: str = "files for sample") -> dict[str, Path]:
+    """stem → file for the files in `folder` with one of `suffixes` (case-insensitive); two files with
+    one stem are an error. `layout` and `item` word the errors for the caller (datasets, frame sources)."""
     if not folder.is_dir():
-        raise AmfEdgeError(f"{folder} does not exist; a folder dataset needs rgb/, depth/ and label/ subfolders")
+        raise AmfEdgeError(f"{folder} does not exist; {layout}")
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() in suffixes and path.is_file():
             if path.stem in files:
-                raise AmfEdgeError(f"{folder} has two files for sample {path.stem!r}: {files[path.stem].name} and "
+                raise AmfEdgeError(f"{folder} has two {item} {path.stem!r}: {files[path.stem].name} and "
                                    f"{path.name}; keep one")
             files[path.stem] = path
     return files
@@ -133,7 +138,7 @@ class FolderDataset:
         if not self.root.is_dir():
             raise AmfEdgeError(f"dataset folder {self.root} does not exist")
         self._labels, self.depth_unit = read_config(self.root / CONFIG_FILE)
-        self.files = {name: _index_folder(self.root / name, suffixes) for name, suffixes in FOLDERS.items()}
+        self.files = {name: index_folder(self.root / name, suffixes) for name, suffixes in FOLDERS.items()}
         for name in ("depth", "label"):
             missing = [s for s in self.files["rgb"] if s not in self.files[name]]
             if missing:

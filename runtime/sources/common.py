@@ -1,55 +1,22 @@
-"""What the URI-addressed sources share: option parsing, resizing to a model's size, looping.
-
-URIs are `SCHEME://LOCATION?key=value&...`. Only the first '?' separates the location from the options
-and the location is taken literally (no percent-decoding), so ordinary file names survive, as in
-`amf_edge.datasets.parse_dataset_uri`. Unknown, repeated or malformed options are errors that list
-what is valid.
-"""
+"""What the URI-addressed sources share: their options (parsed by `amf_edge.uri`, as datasets' are),
+resizing to a model's size, looping."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
+import time
 from collections.abc import Callable, Iterator, Mapping
-from urllib.parse import parse_qsl
+from pathlib import Path
 
 import numpy as np
 
+from amf_edge.datasets.imageio import read_depth, read_rgb
 from amf_edge.errors import AmfEdgeError
 from amf_edge.sample import Intrinsics, RGBDSample
 from amf_edge.transforms import resize_sample
+from amf_edge.uri import Option, finite_float, flag, parse_options, positive_float, positive_int, split_uri
 from runtime.frames import Frame
-
-Option = tuple[Callable[[str], object], str]  # (parser raising ValueError, what a valid value is)
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError
-    return value
-
-
-def finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError
-    return value
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError
-    return value
-
-
-def flag(text: str) -> bool:
-    if text not in ("0", "1"):
-        raise ValueError
-    return text == "1"
-
+from runtime.sources.base import Source
 
 MAX_DT: Option = (positive_float, "a pairing tolerance in seconds > 0, e.g. 0.02")
 DEPTH_UNIT: Option = (positive_float, "metres per depth count > 0, e.g. 0.001 for millimetres")
@@ -62,23 +29,11 @@ FILE_OPTIONS: dict[str, Option] = {
 
 
 def parse_uri(uri: str, scheme: str, options: Mapping[str, Option], example: str) -> tuple[str, dict[str, object]]:
-    """`scheme://LOCATION?opts` → (LOCATION with ~ expanded, parsed options); see the module docstring."""
-    given_scheme, sep, rest = uri.partition("://")
-    if not sep or given_scheme != scheme:
+    """`scheme://LOCATION?opts` → (LOCATION with ~ expanded, parsed options); see `amf_edge.uri`."""
+    given_scheme, location, query = split_uri(uri)
+    if given_scheme != scheme:
         raise AmfEdgeError(f"expected a {scheme}:// URI like {example!r}, got {uri!r}")
-    location, _, query = rest.partition("?")
-    parsed: dict[str, object] = {}
-    for key, text in parse_qsl(query, keep_blank_values=True):
-        if key not in options:
-            raise AmfEdgeError(f"{uri!r}: unknown option {key!r}; valid options for {scheme}://: {', '.join(options)}")
-        if key in parsed:
-            raise AmfEdgeError(f"{uri!r}: option {key!r} is given twice; give it once")
-        parse, expected = options[key]
-        try:
-            parsed[key] = parse(text)
-        except ValueError:
-            raise AmfEdgeError(f"{uri!r}: option {key!r} must be {expected}, got {text!r}") from None
-    return os.path.expanduser(location), parsed
+    return location, parse_options(uri, query, options, f"valid options for {scheme}://: {', '.join(options)}")
 
 
 def output_size(uri: str, options: Mapping[str, object]) -> tuple[int, int] | None:
@@ -139,3 +94,40 @@ def check_shapes(rgb: np.ndarray, depth: np.ndarray, what: str) -> None:
             f"{what}: colour is {rgb.shape[0]}×{rgb.shape[1]} but depth is {depth.shape[0]}×{depth.shape[1]}; "
             "a file source expects depth registered to the colour image at the same size"
         )
+
+
+class FileSource(Source):
+    """Colour and depth image files under one folder (folder://, tum://).
+
+    Subclasses set `spec` (their URI options), `example` and `layout` (for errors), then fill `pairs`
+    with (timestamp_s, colour file, depth file) in capture order; this class reads, checks, resizes and
+    loops them.
+    """
+
+    spec: Mapping[str, Option] = {}
+    example = layout = ""
+
+    def __init__(self, uri: str):
+        super().__init__(uri)
+        location, self.options = parse_uri(uri, self.scheme, self.spec, self.example)
+        self.root = Path(location)
+        if not self.root.is_dir():
+            raise AmfEdgeError(f"{self.scheme}://{location}: folder {self.root} does not exist; {self.layout}")
+        self.size = output_size(uri, self.options)
+        self.loop = bool(self.options.get("loop", False))
+        self.intrinsics: Intrinsics | None = None
+        self.pairs: list[tuple[float, Path, Path]] = []
+        self.delivered = 0
+
+    def _one_pass(self) -> Iterator[Frame]:
+        for index, (t, color_path, depth_path) in enumerate(self.pairs):
+            rgb, depth = read_rgb(color_path), read_depth(depth_path)
+            check_shapes(rgb, depth, f"{color_path.name} + {depth_path.name}")
+            sample = RGBDSample(rgb, depth, self.depth_unit, intrinsics=self.intrinsics)
+            if self.size is not None:
+                sample = resize_for_model(sample, *self.size)
+            self.delivered += 1
+            yield Frame(sample, index, t, time.perf_counter())
+
+    def __iter__(self) -> Iterator[Frame]:
+        return looped(self._one_pass, self.loop)

@@ -14,17 +14,11 @@ unmatched_depth) and logged once when the source opens.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from amf_edge.datasets.imageio import read_depth, read_rgb
+from amf_edge.datasets.folder import index_folder
 from amf_edge.errors import AmfEdgeError
-from amf_edge.sample import RGBDSample
-from runtime.frames import Frame
-from runtime.sources.base import Source
-from runtime.sources.common import (DEPTH_UNIT, FILE_OPTIONS, check_shapes, finite_float, looped, output_size, parse_uri,
-                                    positive_float, resize_for_model)
+from runtime.sources.common import DEPTH_UNIT, FILE_OPTIONS, FileSource, finite_float, positive_float
 from runtime.sync import SyncStats
 
 log = logging.getLogger(__name__)
@@ -39,20 +33,6 @@ SHOWN = 3
 
 def _listed(names: list[str]) -> str:
     return ", ".join(names[:SHOWN]) + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
-
-
-def index_folder(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
-    """stem → file for the images in `folder`; two files with one stem are an error."""
-    if not folder.is_dir():
-        raise AmfEdgeError(f"{folder} does not exist; {LAYOUT}")
-    files: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() in suffixes and path.is_file():
-            if path.stem in files:
-                raise AmfEdgeError(f"{folder} has two images for frame {path.stem!r}: {files[path.stem].name} and "
-                                   f"{path.name}; keep one")
-            files[path.stem] = path
-    return files
 
 
 def read_timestamps(path: Path, stems: set[str]) -> dict[str, float]:
@@ -87,19 +67,14 @@ def _depth_unit(root: Path, uri: str, given: float | None) -> float:
     return configured
 
 
-class FolderSource(Source):
-    scheme = "folder"
+class FolderSource(FileSource):
+    scheme, spec, example, layout = "folder", OPTIONS, "folder://captures/office", LAYOUT
 
     def __init__(self, uri: str):
         super().__init__(uri)
-        location, options = parse_uri(uri, "folder", OPTIONS, "folder://captures/office")
-        self.root = Path(location)
-        if not self.root.is_dir():
-            raise AmfEdgeError(f"folder://{location}: folder {self.root} does not exist; {LAYOUT}")
-        self.size = output_size(uri, options)
-        self.loop = bool(options.get("loop", False))
+        options = self.options
         self.depth_unit = _depth_unit(self.root, uri, options.get("depth_unit"))
-        color, depth = (index_folder(self.root / name, SUFFIXES[name]) for name in ("rgb", "depth"))
+        color, depth = (index_folder(self.root / name, SUFFIXES[name], LAYOUT, "images for frame") for name in ("rgb", "depth"))
         self.stems = sorted(set(color) & set(depth))
         only_color, only_depth = sorted(set(color) - set(depth)), sorted(set(depth) - set(color))
         self.sync_stats = SyncStats(matched=len(self.stems), unmatched_color=len(only_color), unmatched_depth=len(only_depth))
@@ -110,9 +85,8 @@ class FolderSource(Source):
             if names:
                 log.warning("%s: skipping %d frame(s) with a %s/ image but none in %s/: %s",
                             self.root, len(names), has, lacks, _listed(names))
-        self.files = [(color[s], depth[s]) for s in self.stems]
-        self.times = self._timestamps(set(color) | set(depth), float(options.get("fps", 30.0)))
-        self.delivered = 0
+        times = self._timestamps(set(color) | set(depth), float(options.get("fps", 30.0)))
+        self.pairs = [(t, color[s], depth[s]) for s, t in zip(self.stems, times)]
 
     def _timestamps(self, stems: set[str], fps: float) -> list[float]:
         path = self.root / TIMESTAMPS
@@ -128,19 +102,6 @@ class FolderSource(Source):
                 raise AmfEdgeError(f"{path}: frame {b!r} ({tb} s) is not later than {a!r} ({ta} s), but frames play in "
                                    "sorted stem order; rename the files so that they sort in capture order")
         return times
-
-    def _one_pass(self) -> Iterator[Frame]:
-        for index, ((color_path, depth_path), t) in enumerate(zip(self.files, self.times)):
-            rgb, depth = read_rgb(color_path), read_depth(depth_path)
-            check_shapes(rgb, depth, f"{color_path.name} + {depth_path.name}")
-            sample = RGBDSample(rgb, depth, self.depth_unit)
-            if self.size is not None:
-                sample = resize_for_model(sample, *self.size)
-            self.delivered += 1
-            yield Frame(sample, index, t, time.perf_counter())
-
-    def __iter__(self) -> Iterator[Frame]:
-        return looped(self._one_pass, self.loop)
 
     def stats(self) -> dict:
         return {**self.sync_stats.to_dict(), "frames": self.delivered}

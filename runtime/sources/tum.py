@@ -16,17 +16,10 @@ than max_dt, each image used once. Frame.index is the pair's position, Frame.tim
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from amf_edge.datasets.imageio import read_depth, read_rgb
 from amf_edge.errors import AmfEdgeError
-from amf_edge.sample import RGBDSample
-from runtime.frames import Frame
-from runtime.sources.base import Source
-from runtime.sources.common import (DEPTH_UNIT, FILE_OPTIONS, MAX_DT, check_shapes, finite_float, intrinsics_option,
-                                    looped, output_size, parse_uri, positive_float, resize_for_model)
+from runtime.sources.common import DEPTH_UNIT, FILE_OPTIONS, MAX_DT, FileSource, finite_float, intrinsics_option, positive_float
 from runtime.sync import associate
 
 LAYOUT = ("a TUM RGB-D sequence folder holds rgb.txt and depth.txt (lines 'timestamp filename', '#' comments) "
@@ -57,17 +50,12 @@ def read_list(path: Path) -> list[tuple[float, Path]]:
     return entries
 
 
-class TumSource(Source):
-    scheme = "tum"
+class TumSource(FileSource):
+    scheme, spec, example, layout = "tum", OPTIONS, "tum://data/rgbd_dataset_freiburg1_desk", LAYOUT
 
     def __init__(self, uri: str):
         super().__init__(uri)
-        location, options = parse_uri(uri, "tum", OPTIONS, "tum://data/rgbd_dataset_freiburg1_desk")
-        self.root = Path(location)
-        if not self.root.is_dir():
-            raise AmfEdgeError(f"tum://{location}: folder {self.root} does not exist; {LAYOUT}")
-        self.size = output_size(uri, options)
-        self.loop = bool(options.get("loop", False))
+        options = self.options
         self.depth_unit = float(options.get("depth_unit", DEPTH_UNIT_TUM))
         self.intrinsics = intrinsics_option(uri, options)
         self.max_dt = float(options.get("max_dt", 0.02))
@@ -81,20 +69,6 @@ class TumSource(Source):
         missing = [str(p) for _, c, d in self.pairs for p in (c, d) if not p.is_file()]
         if missing:
             raise AmfEdgeError(f"{self.root}: {len(missing)} listed image(s) do not exist, e.g. {missing[0]}; {LAYOUT}")
-        self.delivered = 0
-
-    def _one_pass(self) -> Iterator[Frame]:
-        for index, (t, color_path, depth_path) in enumerate(self.pairs):
-            rgb, depth = read_rgb(color_path), read_depth(depth_path)
-            check_shapes(rgb, depth, f"{color_path.name} + {depth_path.name}")
-            sample = RGBDSample(rgb, depth, self.depth_unit, intrinsics=self.intrinsics)
-            if self.size is not None:
-                sample = resize_for_model(sample, *self.size)
-            self.delivered += 1
-            yield Frame(sample, index, t, time.perf_counter())
-
-    def __iter__(self) -> Iterator[Frame]:
-        return looped(self._one_pass, self.loop)
 
     def stats(self) -> dict:
         return {**self.sync_stats.to_dict(), "frames": self.delivered, "max_dt_s": self.max_dt}
