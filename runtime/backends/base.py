@@ -46,3 +46,27 @@ class Backend(abc.ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class SynchronousBackend(Backend):
+    """A backend that computes on the calling thread (ONNX Runtime on the CPU, PyTorch): `submit` runs
+    the inference and `collect` hands back its outputs, keeping the one-in-flight contract."""
+
+    def __init__(self, contract: ModelContract):
+        super().__init__(contract)
+        self._outputs: dict[str, np.ndarray] | None = None
+
+    @abc.abstractmethod
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One inference, start to finish."""
+
+    def submit(self, inputs: dict[str, np.ndarray]) -> None:
+        if self._outputs is not None:
+            raise RuntimeError("submit called twice without collect")  # a caller bug, not a user error
+        self._outputs = self.run(inputs)
+
+    def collect(self) -> dict[str, np.ndarray]:
+        if self._outputs is None:
+            raise RuntimeError("collect called without submit")
+        outputs, self._outputs = self._outputs, None
+        return outputs

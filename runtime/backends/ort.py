@@ -9,14 +9,14 @@ import numpy as np
 from amf_edge.contract import ModelContract, decode_metadata
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
-from runtime.backends.base import Backend
+from runtime.backends.base import SynchronousBackend
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 # ONNX Runtime's type strings for the contract's input dtypes.
 _INPUT_TYPES = {"rgb": "tensor(uint8)", "depth": "tensor(float)"}
 
 
-class OnnxRuntimeBackend(Backend):
+class OnnxRuntimeBackend(SynchronousBackend):
     """One `onnxruntime.InferenceSession`; inputs and outputs by name, the contract from the metadata.
 
     ONNX Runtime's `run` is synchronous, so `submit` computes and `collect` hands the result over.
@@ -51,7 +51,6 @@ class OnnxRuntimeBackend(Backend):
         super().__init__(ModelContract.from_metadata(decode_metadata(meta, str(self.path))))
         self._check_io()
         self.threads = threads
-        self._outputs: dict[str, np.ndarray] | None = None
 
     def _check_io(self) -> None:
         c = self.contract
@@ -73,17 +72,9 @@ class OnnxRuntimeBackend(Backend):
                                "export it again")
         self._output_names = list(c.outputs)
 
-    def submit(self, inputs: dict[str, np.ndarray]) -> None:
-        if self._outputs is not None:
-            raise RuntimeError("submit called twice without collect")  # a caller bug, not a user error
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = self.session.run(self._output_names, {"rgb": inputs["rgb"], "depth": inputs["depth"]})
-        self._outputs = dict(zip(self._output_names, values))
-
-    def collect(self) -> dict[str, np.ndarray]:
-        if self._outputs is None:
-            raise RuntimeError("collect called without submit")
-        outputs, self._outputs = self._outputs, None
-        return outputs
+        return dict(zip(self._output_names, values))
 
     def describe(self) -> dict:
         ort = require_module("onnxruntime")

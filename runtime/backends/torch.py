@@ -20,13 +20,13 @@ import numpy as np
 from amf_edge.contract import ModelContract
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
-from runtime.backends.base import Backend
+from runtime.backends.base import SynchronousBackend
 
 OUTPUTS = ("labels", "logits", "confidence", "overlay")
 OVERLAY_ALPHA = 0.5  # the exported graph's blend (convert.export.OVERLAY_ALPHA), which the runtime cannot import
 
 
-class TorchBackend(Backend):
+class TorchBackend(SynchronousBackend):
     name = "torch"
 
     def __init__(self, path: str | Path, *, device: str = "auto", threads: int | None = None,
@@ -58,11 +58,8 @@ class TorchBackend(Backend):
                       "labels": ckpt.labels.to_dict(), "preprocess": self.spec.to_dict()},
         )
         super().__init__(contract)
-        self._outputs: dict[str, np.ndarray] | None = None
 
-    def submit(self, inputs: dict[str, np.ndarray]) -> None:
-        if self._outputs is not None:
-            raise RuntimeError("submit called twice without collect")
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch, wanted = self.torch, self.contract.outputs
         frame, depth_m = inputs["rgb"], inputs["depth"]
         rgb, depth = (torch.from_numpy(a).to(self.device) for a in self.spec(frame, depth_m))
@@ -79,13 +76,7 @@ class TorchBackend(Backend):
                 image = torch.from_numpy(frame).to(self.device).float()
                 blended = (1 - OVERLAY_ALPHA) * image + OVERLAY_ALPHA * self.palette[labels]
                 results["overlay"] = (blended + 0.5).clamp(0, 255).to(torch.uint8)
-        self._outputs = {n: results[n].cpu().numpy() for n in wanted}
-
-    def collect(self) -> dict[str, np.ndarray]:
-        if self._outputs is None:
-            raise RuntimeError("collect called without submit")
-        outputs, self._outputs = self._outputs, None
-        return outputs
+        return {n: results[n].cpu().numpy() for n in wanted}
 
     def describe(self) -> dict:
         return {**super().describe(), "model": str(self.path), "device": str(self.device),
