@@ -27,6 +27,16 @@ def encode_metadata(values: dict[str, Any]) -> dict[str, str]:
     return {METADATA_PREFIX + k: json.dumps(v) for k, v in values.items()}
 
 
+def read_metadata(path) -> dict[str, Any]:
+    """The amf-edge metadata of an ONNX file, decoded. Needs only the onnx package (no torch), so engines
+    can be built and variants made where PyTorch is absent."""
+    from amf_edge.lazy import require_module
+
+    onnx = require_module("onnx", "onnx", "reading the model's metadata")
+    model = onnx.load(str(path), load_external_data=False)
+    return decode_metadata({p.key: p.value for p in model.metadata_props}, str(path))
+
+
 def decode_metadata(props: dict[str, str], source: str = "model") -> dict[str, Any]:
     """ONNX metadata_props (or ONNX Runtime's custom_metadata_map) → {name: value}."""
     found = {k[len(METADATA_PREFIX):]: json.loads(v) for k, v in props.items() if k.startswith(METADATA_PREFIX)}

@@ -45,7 +45,7 @@ from amf_edge.bundle import (
     version_tuple,
     write_bundle,
 )
-from amf_edge.contract import PRECISIONS, ModelContract, decode_metadata
+from amf_edge.contract import PRECISIONS, ModelContract, read_metadata
 from amf_edge.errors import AmfEdgeError
 from amf_edge.files import file_sha256
 from amf_edge.lazy import require_module
@@ -97,14 +97,6 @@ class BuildResult:
     reason: str  # why it was built, or "" when kept
     seconds: float
     layer_precisions: dict[str, int]
-
-
-def onnx_metadata(path: Path) -> dict[str, Any]:
-    """The amf-edge metadata of an ONNX file. Not convert.export.read_metadata: that module imports torch,
-    and engines are built on the target (a Jetson image often has onnx and TensorRT but no torch)."""
-    onnx = require_module("onnx", "onnx", "reading the model's metadata")
-    model = onnx.load(str(path), load_external_data=False)
-    return decode_metadata({p.key: p.value for p in model.metadata_props}, str(path))
 
 
 def quantize_command(onnx_path: Path, precision: str, calib: str = "calib_data/NAME") -> str:
@@ -203,7 +195,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, options: BuildO
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
     if not onnx_path.is_file():
         raise AmfEdgeError(f"{onnx_path}: no such ONNX file; make one with `amf-edge export CKPT -o {onnx_path}`")
-    meta = onnx_metadata(onnx_path)
+    meta = read_metadata(onnx_path)
     onnx_precision = meta.get("precision", "fp32")
     precision = engine_precision(onnx_precision, options, onnx_path)
     contract = ModelContract.from_metadata(meta)

@@ -24,7 +24,7 @@ from torch import nn
 
 from amf_edge import __version__
 from amf_edge.checkpoint import Checkpoint
-from amf_edge.contract import decode_metadata, encode_metadata
+from amf_edge.contract import encode_metadata
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
 from amf_edge.models import upsample_logits
@@ -100,13 +100,6 @@ def metadata(ckpt: Checkpoint, ckpt_sha256: str, height: int | str, width: int |
         "versions": {"amf_edge": __version__, "torch": str(torch.__version__), "onnx": onnx.__version__, "opset": OPSET},
     }
     return encode_metadata(values)
-
-
-def read_metadata(path: str | Path) -> dict:
-    """The amf-edge metadata of an exported ONNX file, decoded."""
-    onnx = require_module("onnx", "onnx")
-    model = onnx.load(str(path), load_external_data=False)
-    return decode_metadata({p.key: p.value for p in model.metadata_props}, str(path))
 
 
 def export_onnx(ckpt: Checkpoint, ckpt_sha256: str, out: str | Path, *, height: int, width: int,

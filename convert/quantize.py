@@ -28,7 +28,7 @@ from amf_edge.contract import ModelContract, encode_metadata
 from amf_edge.errors import AmfEdgeError
 from amf_edge.files import file_sha256
 from amf_edge.lazy import require_module
-from convert.export import read_metadata
+from amf_edge.contract import read_metadata
 from convert.lint import check_tensorrt_parsable
 
 PRECISIONS = ("fp16", "int8", "int8-cpu")
@@ -54,9 +54,8 @@ class QuantizeOptions:
 
 @dataclass
 class Body:
-    """Node names of one graph split into pre-processing, network body and post-processing."""
+    """Node names of one graph: those outside the network body (pre- and post-processing), and its Convs."""
 
-    nodes: list[str] = field(default_factory=list)
     outside: list[str] = field(default_factory=list)
     convs: list[str] = field(default_factory=list)
 
@@ -78,7 +77,8 @@ def split_body(model) -> Body:
     first, last = convs[0], convs[-1]
     body = Body()
     for i, node in enumerate(model.graph.node):
-        (body.nodes if first <= i <= last else body.outside).append(node.name)
+        if not first <= i <= last:
+            body.outside.append(node.name)
         if node.op_type == "Conv":
             body.convs.append(node.name)
     return body

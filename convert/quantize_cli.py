@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from amf_edge.calibset import CalibrationSet
     from amf_edge.datasets import open_dataset
     from amf_edge.errors import AmfEdgeError
-    from convert.export import read_metadata
+    from amf_edge.contract import read_metadata
     from convert.quantize import QuantizeOptions, make_variant
     from convert.sensitivity import find_kept_layers, miou
 

@@ -8,12 +8,13 @@ import torch
 
 from amf_edge.checkpoint import Checkpoint, save_checkpoint
 from amf_edge.cli.main import main
+from amf_edge.contract import read_metadata
 from amf_edge.errors import AmfEdgeError
 from amf_edge.models import build_model
 from amf_edge.preprocess import PreprocessSpec
 from amf_edge.synthetic import SYNTHETIC_LABELS, SyntheticScenes
 from amf_edge.visualize import overlay
-from convert.export import check_parity, export_onnx, parse_outputs, read_metadata
+from convert.export import check_parity, export_onnx, parse_outputs
 
 ort = pytest.importorskip("onnxruntime")
 H, W = 64, 80

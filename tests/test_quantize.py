@@ -13,13 +13,13 @@ import torch
 from amf_edge.calibset import CalibrationSet
 from amf_edge.checkpoint import Checkpoint, save_checkpoint
 from amf_edge.cli.main import main
-from amf_edge.contract import ModelContract
+from amf_edge.contract import ModelContract, read_metadata
 from amf_edge.errors import AmfEdgeError
 from amf_edge.models import build_model
 from amf_edge.preprocess import PreprocessSpec
 from amf_edge.synthetic import SYNTHETIC_LABELS, SyntheticScenes
 from convert import sensitivity
-from convert.export import export_onnx, read_metadata
+from convert.export import export_onnx
 from convert.lint import lint
 from convert.quantize import QuantizeOptions, make_variant, name_nodes, split_body
 

@@ -119,8 +119,9 @@ def _stream(ckpt, ckpt_path: Path, args: argparse.Namespace) -> None:
     """Export to ONNX and stream a synthetic recording through it with the runtime, as `amf-edge run` does."""
     from urllib.parse import quote
 
+    from amf_edge.contract import read_metadata
     from amf_edge.files import file_sha256
-    from convert.export import export_onnx, read_metadata
+    from convert.export import export_onnx
     from runtime.backends import open_backend
     from runtime.pipeline import Pipeline
     from runtime.sinks import sink_from_uri
