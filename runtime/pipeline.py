@@ -20,6 +20,8 @@ Every frame that enters is accounted for: frames_in = frames_out + dropped (capt
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 import time
 from array import array
@@ -151,6 +153,7 @@ class Pipeline:
         self._error: BaseException | None = None
         self._end_reason = "end"
         self._shutdown_drops = {"capture": 0, "inference": 0, "output": 0, "queued": 0}
+        self._writing = self._interrupted = False
         self.frames_in = self.frames_out = 0
         self._started = self._last_out = time.perf_counter()
         self._warmup_ms: float | None = None
@@ -180,7 +183,8 @@ class Pipeline:
                        for fn in (self._capture, self._infer)]
             for t in threads:
                 t.start()
-            self._output()
+            with self._interrupts_between_frames():
+                self._output()
             stopped_by = self._end_reason
         except StopStream:
             stopped_by = "quit"
@@ -203,6 +207,27 @@ class Pipeline:
         if self._error is not None:
             raise self._error
         return self.summary
+
+    @contextlib.contextmanager
+    def _interrupts_between_frames(self):
+        """Ctrl-C takes effect between frames, never inside one: a frame half-written to the sinks (in the
+        video but not in the statistics) would break the count and the outputs' agreement. A second Ctrl-C
+        during the same frame acts at once. Only the default handler is replaced, on the main thread."""
+        if (threading.current_thread() is not threading.main_thread()
+                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+            yield
+            return
+
+        def handler(signum, frame):
+            if not self._writing or self._interrupted:
+                raise KeyboardInterrupt
+            self._interrupted = True
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def stop(self) -> None:
         """Ask the run to end as if the stream ended (thread-safe); queued frames are still processed."""
@@ -229,6 +254,7 @@ class Pipeline:
             start = time.perf_counter()
             out_before = self.frames_out
             try:
+                self._writing = True
                 t = start
                 for i, sink in enumerate(sinks):
                     sink.write(item)
@@ -237,10 +263,14 @@ class Pipeline:
                     t = now
                 self._record(item, start, t)
             except BaseException:
-                # Ctrl-C can land anywhere, even after the last write: count the frame exactly once.
+                # An error (or a second Ctrl-C) can land anywhere, even after the last write: count the frame once.
                 if self.frames_out == out_before:
                     self._shutdown_drops["output"] += 1
                 raise
+            finally:
+                self._writing = False
+            if self._interrupted:  # a Ctrl-C that arrived while this frame was written
+                raise KeyboardInterrupt
 
     def _record(self, result: Result, sink_start: float, done: float) -> None:
         frame, timing, log = result.frame, result.timing_ms, self._log

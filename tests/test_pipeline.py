@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import _thread
 import json
+import os
+import signal
 import threading
 import time
 
@@ -252,6 +254,31 @@ def test_keyboard_interrupt_inside_a_sink_is_the_same_path():
     assert pipeline.summary["stopped_by"] == "interrupt" and pipeline.summary["frames_out"] == 3
     check_accounting(pipeline.summary)
     assert recorder.closed == 1 and not pipeline_threads()
+
+
+class SigintSink(RecordingSink):
+    """Sends the process a real SIGINT while it writes frame `at`: a Ctrl-C landing inside one frame."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def write(self, result):
+        super().write(result)
+        if len(self.indices) == self.at + 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here, between the writes of one frame
+
+
+def test_ctrl_c_during_a_frame_takes_effect_after_every_sink_has_it():
+    first, second = SigintSink(at=3), RecordingSink()
+    pipeline = Pipeline(FakeSource(50, delay=0.001), FakeBackend(), [first, second], echo=False)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run()
+    assert pipeline.summary["stopped_by"] == "interrupt"
+    assert first.indices == second.indices == [0, 1, 2, 3] and pipeline.summary["frames_out"] == 4
+    check_accounting(pipeline.summary)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
 
 
 def test_a_sink_asking_to_stop_ends_the_run_normally():
