@@ -51,7 +51,16 @@ class Cuda(abc.ABC):
         """The cudaStream_t as an int, for `IExecutionContext.execute_async_v3`."""
 
     @abc.abstractmethod
-    def event(self) -> object: ...
+    def event(self, timing: bool = False) -> object:
+        """An event; `timing=True` lets `elapsed_ms` measure between two (a little more costly to record)."""
+
+    @abc.abstractmethod
+    def elapsed_ms(self, start: object, end: object) -> float:
+        """GPU milliseconds between two recorded, completed timing events."""
+
+    @abc.abstractmethod
+    def memory_info(self) -> tuple[int, int]:
+        """(free, total) bytes of device memory."""
 
     @abc.abstractmethod
     def copy_to_device(self, dst: int, src: np.ndarray, stream: object) -> None: ...
@@ -126,10 +135,17 @@ class PyCuda(Cuda):
     def stream_handle(self, stream) -> int:
         return int(stream.handle)
 
-    def event(self):
-        event = self.drv.Event(self.drv.event_flags.DISABLE_TIMING)
+    def event(self, timing: bool = False):
+        event = self.drv.Event(0 if timing else self.drv.event_flags.DISABLE_TIMING)
         self._owned.append(event)
         return event
+
+    def elapsed_ms(self, start, end) -> float:
+        return float(end.time_since(start))
+
+    def memory_info(self) -> tuple[int, int]:
+        free, total = self.drv.mem_get_info()
+        return int(free), int(total)
 
     def copy_to_device(self, dst, src, stream) -> None:
         self.drv.memcpy_htod_async(dst, src, stream)
@@ -204,11 +220,18 @@ class CudaPython(Cuda):
     def stream_handle(self, stream) -> int:
         return int(stream)
 
-    def event(self):
-        event = self._check("cudaEventCreateWithFlags",
-                            self.rt.cudaEventCreateWithFlags(self.rt.cudaEventDisableTiming))
+    def event(self, timing: bool = False):
+        flags = self.rt.cudaEventDefault if timing else self.rt.cudaEventDisableTiming
+        event = self._check("cudaEventCreateWithFlags", self.rt.cudaEventCreateWithFlags(flags))
         self._release.append((self.rt.cudaEventDestroy, event))
         return event
+
+    def elapsed_ms(self, start, end) -> float:
+        return float(self._check("cudaEventElapsedTime", self.rt.cudaEventElapsedTime(start, end)))
+
+    def memory_info(self) -> tuple[int, int]:
+        free, total = self._check("cudaMemGetInfo", self.rt.cudaMemGetInfo())
+        return int(free), int(total)
 
     def copy_to_device(self, dst, src, stream) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice

@@ -17,10 +17,13 @@ class Frame:
         index: the source's frame number (monotonic; gaps mean the source dropped frames).
         timestamp_s: capture time on the source's clock (hardware clock for cameras, recorded time
             for files), in seconds.
-        received_s: `time.perf_counter()` when the source handed the frame out: where latency starts.
+        received_s: `time.perf_counter()` when the source handed the frame out.
+        sync_ms: how long the source spent pairing and aligning the two images before `received_s`, from
+            the first one's arrival (0 for sources that read pairs from files): latency starts there.
     """
 
     sample: RGBDSample
     index: int
     timestamp_s: float
     received_s: float
+    sync_ms: float = 0.0

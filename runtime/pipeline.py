@@ -40,7 +40,17 @@ POLICIES = ("live", "lossless")
 # lets capture run ahead through short hiccups of the later stages.
 QUEUE_SIZES = {"live": 1, "lossless": 4}
 JOIN_TIMEOUT_S = 10.0  # a camera driver stuck in a read must not hang the shutdown forever
-STAGES = ("capture_wait", "queue", "preprocess", "inference", "sink")
+# A frame's latency, capture to output, is the sum of these stages (docs/bench-report.md defines each):
+#   sync         the source pairing and aligning colour and depth, from the first image's arrival;
+#   queue        waiting in the queues and for the inference thread;
+#   preprocess   ModelContract.inputs on the host;
+#   upload, download   host↔device copies, from the backend's device events (0 on the CPU);
+#   inference    the rest of the time from submit to collect;
+#   postprocess  handing the outputs on to the output thread;
+#   sink         writing to every sink.
+# capture_wait, the capture thread waiting for the source, comes before the frame exists: not latency.
+LATENCY_STAGES = ("sync", "queue", "preprocess", "upload", "inference", "download", "postprocess", "sink")
+STAGES = ("capture_wait", *LATENCY_STAGES)
 COLUMNS = ("index", "timestamp_s", "received_s", *(f"{s}_ms" for s in STAGES), "latency_ms")
 
 
@@ -110,7 +120,9 @@ class FrameQueue:
 
 
 class _Item:
-    __slots__ = ("frame", "capture_wait", "inputs", "picked", "preprocess", "inference")
+    """A frame on its way through the inference thread, with the perf_counter times of its steps."""
+
+    __slots__ = ("frame", "capture_wait", "inputs", "picked", "prepared", "submitted")
 
     def __init__(self, frame, capture_wait: float):
         self.frame, self.capture_wait = frame, capture_wait
@@ -273,17 +285,15 @@ class Pipeline:
                 raise KeyboardInterrupt
 
     def _record(self, result: Result, sink_start: float, done: float) -> None:
-        frame, timing, log = result.frame, result.timing_ms, self._log
-        latency = (done - frame.received_s) * 1e3
-        sink = (done - sink_start) * 1e3
+        frame, log = result.frame, self._log
+        stages = {**result.timing_ms, "sink": (done - sink_start) * 1e3}
+        stages["queue"] += (sink_start - result.handed_s) * 1e3  # the results queue
+        latency = frame.sync_ms + (done - frame.received_s) * 1e3
         log["index"].append(frame.index)
         log["timestamp_s"].append(frame.timestamp_s)
         log["received_s"].append(frame.received_s - self._started)
-        log["capture_wait_ms"].append(timing["capture_wait"])
-        log["queue_ms"].append(max(0.0, latency - timing["preprocess"] - timing["inference"] - sink))
-        log["preprocess_ms"].append(timing["preprocess"])
-        log["inference_ms"].append(timing["inference"])
-        log["sink_ms"].append(sink)
+        for stage in STAGES:
+            log[f"{stage}_ms"].append(stages[stage])
         log["latency_ms"].append(latency)
         with self._lock:
             self.frames_out += 1
@@ -376,13 +386,12 @@ class Pipeline:
                 current = item
                 item.picked = time.perf_counter()
                 item.inputs = contract.inputs(item.frame.sample)
-                item.preprocess = (time.perf_counter() - item.picked) * 1e3
+                item.prepared = time.perf_counter()
                 if in_flight is not None:
                     done, in_flight = in_flight, None
                     self._emit(done)
-                start = time.perf_counter()
+                item.submitted = time.perf_counter()
                 backend.submit(item.inputs)
-                item.inference = (time.perf_counter() - start) * 1e3
                 item.inputs = None
                 in_flight, current = item, None
         except _Closed:
@@ -398,19 +407,32 @@ class Pipeline:
                     self._fail(e)
 
     def _emit(self, item: _Item) -> None:
-        start = time.perf_counter()
         try:
             outputs = self.backend.collect()
         except BaseException:
             self._shutdown_drops["inference"] += 1
             raise
-        # Time the host spent in submit + collect: for synchronous backends the inference itself.
-        inference = item.inference + (time.perf_counter() - start) * 1e3
-        result = Result(
-            frame=item.frame,
-            outputs={name: value[0] for name, value in outputs.items()},  # views: no copy
-            timing_ms={"capture_wait": item.capture_wait, "preprocess": item.preprocess, "inference": inference},
-        )
+        collected = time.perf_counter()
+        # Submit to collect is the frame's time in the backend; the copies in it, where a device measured
+        # them, are stages of their own.
+        device = self.backend.device_timing_ms() or {}
+        upload, download = device.get("upload", 0.0), device.get("download", 0.0)
+        in_backend = (collected - item.submitted) * 1e3
+        frame = item.frame
+        outputs = {name: value[0] for name, value in outputs.items()}  # views: no copy
+        handed = time.perf_counter()
+        timing = {
+            "capture_wait": item.capture_wait,
+            "sync": frame.sync_ms,
+            # the frames queue, then waiting while the thread hands on the frame before it
+            "queue": ((item.picked - frame.received_s) + (item.submitted - item.prepared)) * 1e3,
+            "preprocess": (item.prepared - item.picked) * 1e3,
+            "upload": upload,
+            "inference": max(0.0, in_backend - upload - download),
+            "download": download,
+            "postprocess": (handed - collected) * 1e3,
+        }
+        result = Result(frame=frame, outputs=outputs, timing_ms=timing, handed_s=handed)
         if not self._results.put(result):
             self._shutdown_drops["inference"] += 1
 
@@ -439,7 +461,8 @@ class Pipeline:
         log = {name: np.frombuffer(values, np.float64) if len(values) else np.zeros(0) for name, values in self._log.items()}
         latency = log["latency_ms"]
         n = len(latency)
-        inference = float(log["inference_ms"].mean()) if n else 0.0
+        # the backend alone: submit to collect, copies included
+        inference = float((log["upload_ms"] + log["inference_ms"] + log["download_ms"]).mean()) if n else 0.0
         # From the start of capture to the last output: the rate the sinks saw, start-up included.
         wall = self._last_out - self._started if n else 0.0
         summary = {
@@ -500,8 +523,12 @@ def format_summary(s: dict) -> str:
                      f"p99 {lat['p99']:.1f}  max {lat['max']:.1f}")
         st = s["stages_ms"]
         alone = f" ({s['inference_fps']:.1f} FPS alone)" if s["inference_fps"] else ""
-        lines.append(f"stage ms (mean): capture wait {st['capture_wait']:.1f}  queues {st['queue']:.1f}  "
-                     f"preprocess {st['preprocess']:.1f}  inference {st['inference']:.1f}{alone}  "
+        copies = st["upload"] + st["download"]
+        lines.append(f"stage ms (mean): capture wait {st['capture_wait']:.1f}  "
+                     + (f"sync {st['sync']:.1f}  " if st["sync"] else "")
+                     + f"queues {st['queue']:.1f}  preprocess {st['preprocess']:.1f}  "
+                     + (f"copies {copies:.1f}  " if copies else "")
+                     + f"inference {st['inference']:.1f}{alone}  postprocess {st['postprocess']:.1f}  "
                      f"sinks {st['sink']:.1f}")
     if s.get("stuck_threads"):
         lines.append(f"warning: {', '.join(s['stuck_threads'])} did not stop within {JOIN_TIMEOUT_S:.0f} s")

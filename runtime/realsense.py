@@ -247,7 +247,9 @@ class RealSenseReader:
                 stream = "depth" if frame.get_profile().stream_type() == rs.stream.depth else "color"
                 domains.setdefault(stream, frame.get_frame_timestamp_domain().name)
                 self.timestamp_domain = domains.get("color")
-                for c, d in self.sync.push(stream, frame.get_frame_number(), frame.get_timestamp() / 1000.0, frame):
+                # the arrival time travels with the frame: sync_ms counts from the pair's first image
+                arrived = (frame, time.perf_counter())
+                for c, d in self.sync.push(stream, frame.get_frame_number(), frame.get_timestamp() / 1000.0, arrived):
                     yield self._to_frame(c.payload, d.payload)
                 self._check_pairing(domains)
             self.sync.finish()
@@ -264,7 +266,8 @@ class RealSenseReader:
                 f"{domains.get('depth')}); the streams are not on one clock. On a camera, enable its metadata "
                 "(librealsense's kernel patches or RSUSB build) so that both streams carry hardware timestamps")
 
-    def _to_frame(self, color: object, depth: object) -> Frame:
+    def _to_frame(self, color_arrival: tuple, depth_arrival: tuple) -> Frame:
+        (color, color_s), (depth, depth_s) = color_arrival, depth_arrival
         try:
             aligned = self._align.process(self._composer.frameset(depth, color))
         except RuntimeError as e:
@@ -276,7 +279,8 @@ class RealSenseReader:
         sample = RGBDSample(rgb, np.array(np.asanyarray(d.get_data()), np.uint16), self.depth_unit,
                             intrinsics=Intrinsics(k.fx, k.fy, k.ppx, k.ppy))
         self.delivered += 1
-        return Frame(sample, c.get_frame_number(), c.get_timestamp() / 1000.0, time.perf_counter())
+        now = time.perf_counter()
+        return Frame(sample, c.get_frame_number(), c.get_timestamp() / 1000.0, now, sync_ms=(now - min(color_s, depth_s)) * 1e3)
 
     @property
     def dropped(self) -> int:

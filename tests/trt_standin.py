@@ -534,6 +534,7 @@ class FakeCuda:
         self._next_ptr = 0x1000_0000
         self._capturing: dict[int, list] = {}
         self.streams: dict[int, object] = {}
+        self.clock_ms = 0.0
 
     def device(self):
         return self._device
@@ -560,8 +561,21 @@ class FakeCuda:
     def stream_handle(self, stream):
         return stream.id
 
-    def event(self):
-        return types.SimpleNamespace(id=next(self._ids), recorded=False)
+    def event(self, timing=False):
+        return types.SimpleNamespace(id=next(self._ids), recorded=False, timing=timing, at_ms=None)
+
+    # a fake device clock: every operation on a stream takes COST_MS of its kind, so elapsed times are known
+    COST_MS = {"h2d": 1.0, "d2h": 0.25}
+    KERNEL_MS = 5.0
+
+    def elapsed_ms(self, start, end):
+        assert start.timing and end.timing, "elapsed_ms needs events created with timing=True"
+        assert start.recorded and end.recorded, "elapsed_ms on an event never recorded"
+        return end.at_ms - start.at_ms
+
+    def memory_info(self):
+        total = 8 << 30
+        return total - sum(len(b) for b in self.memory.values()), total
 
     def _run(self, stream_id: int, what: str, fn: Callable, detail=None):
         if stream_id in self._capturing:
@@ -569,6 +583,7 @@ class FakeCuda:
             self.log.append(("captured " + what, stream_id, detail))
         else:
             self.log.append((what, stream_id, detail))
+            self.clock_ms += self.COST_MS.get(what, 0.0 if what == "record" else self.KERNEL_MS)
             fn()
 
     def enqueue(self, stream_handle: int, what: str, fn: Callable) -> None:
@@ -588,7 +603,7 @@ class FakeCuda:
 
     def record(self, event, stream):
         def go():
-            event.recorded = True
+            event.recorded, event.at_ms = True, self.clock_ms
         self._run(stream.id, "record", go, event.id)
 
     def wait(self, stream, event):
@@ -612,6 +627,7 @@ class FakeCuda:
         self.log.append(("launch", stream.id, len(graph.ops)))
         for what, fn, detail in graph.ops:
             self.log.append(("graph " + what, stream.id, detail))
+            self.clock_ms += self.COST_MS.get(what, 0.0 if what == "record" else self.KERNEL_MS)
             fn()
 
     def no_graphs_error(self):
@@ -884,7 +900,7 @@ def fake_cuda_python(device: Device = RTX_4090) -> tuple[types.ModuleType, _Host
     rt.cudaMemcpyKind = enum.IntEnum("cudaMemcpyKind", {"cudaMemcpyHostToDevice": 1, "cudaMemcpyDeviceToHost": 2})
     rt.cudaStreamCaptureMode = enum.IntEnum("cudaStreamCaptureMode", {"cudaStreamCaptureModeGlobal": 0,
                                                                       "cudaStreamCaptureModeThreadLocal": 1})
-    rt.cudaStreamNonBlocking, rt.cudaEventDisableTiming = 1, 2
+    rt.cudaStreamNonBlocking, rt.cudaEventDefault, rt.cudaEventDisableTiming = 1, 0, 2
     counter = itertools.count(100)
     events: dict[int, bool] = {}
 
@@ -941,6 +957,13 @@ def fake_cuda_python(device: Device = RTX_4090) -> tuple[types.ModuleType, _Host
     def cudaEventSynchronize(event):
         assert events[event], "synchronize on an event never recorded: the host would hang"
         return (ok,)
+
+    def cudaEventElapsedTime(start, end):
+        assert events[start] and events[end], "elapsed time of an event never recorded"
+        return (ok, 0.0)
+
+    def cudaMemGetInfo():
+        return (ok, 6 << 30, 8 << 30)
 
     def cudaStreamWaitEvent(stream, event, flags):
         m.log.append(("wait", int(stream)))
@@ -1025,6 +1048,10 @@ def fake_pycuda(device: Device = RTX_4090) -> tuple[types.ModuleType, _HostMemor
             assert self.recorded, "synchronize on an event never recorded"
             return self
 
+        def time_since(self, start):
+            assert self.recorded and start.recorded, "time_since on an event never recorded"
+            return 0.0
+
     class Context:
         def push(self):
             m.live.add(("context", 0))
@@ -1066,5 +1093,6 @@ def fake_pycuda(device: Device = RTX_4090) -> tuple[types.ModuleType, _HostMemor
     drv.mem_alloc = DeviceAllocation
     drv.pagelocked_empty, drv.memcpy_htod_async, drv.memcpy_dtoh_async = pagelocked_empty, memcpy_htod_async, memcpy_dtoh_async
     drv.event_flags = types.SimpleNamespace(DISABLE_TIMING=2)
+    drv.mem_get_info = lambda: (6 << 30, 8 << 30)
     drv.device_attribute = types.SimpleNamespace(INTEGRATED="INTEGRATED")
     return drv, m

@@ -34,6 +34,11 @@ class Backend(abc.ABC):
         self.submit(inputs)
         return self.collect()
 
+    def device_timing_ms(self) -> dict[str, float] | None:
+        """Device-measured {"upload", "compute", "download"} milliseconds of the inference `collect` last
+        returned; None for backends that run on the host (no copies to measure)."""
+        return None
+
     def describe(self) -> dict:
         """What ran: backend, device, provider, precision (for summaries and benchmark reports)."""
         return {"backend": self.name, "precision": self.contract.precision}

@@ -13,6 +13,11 @@ upload, the inference (after an event says the upload is done) and the download,
 collecting frame N: its upload then overlaps frame N's compute. The default, 1, is base.py's contract
 (submit twice without collect is an error).
 
+Every inference is timed on the device: timing events before the upload, at the start and end of the
+compute and after the download give `device_timing_ms()` (upload, compute, download) of the frame last
+collected, which `amf-edge bench` and the pipeline's stage times report. The device memory the engine
+and its buffers took is `device_memory_bytes` (free memory before and after loading).
+
 `cuda_graph=True` captures each slot's `execute_async_v3` in a CUDA graph once (after one warm-up
 run, which TensorRT needs before capture) and launches the graph instead: less CPU per frame.
 """
@@ -44,8 +49,11 @@ class _Slot:
     host_in: dict[str, np.ndarray]
     device_in: dict[str, int]
     host_out: dict[str, np.ndarray]
-    uploaded: object  # event on the copy stream
-    done: object  # event on the compute stream, after the download
+    start: object  # timing events: on the copy stream before the upload,
+    uploaded: object  # ... after it,
+    started: object  # on the compute stream once it may start (the upload is done, the previous frame computed),
+    computed: object  # ... after the inference,
+    done: object  # ... after the download
     graph: object | None = None
 
 
@@ -76,6 +84,7 @@ class TensorRTBackend(Backend):
     def _open(self, trt, path: Path) -> None:
         cuda = self.cuda
         self.device = cuda.device()
+        free_before = cuda.memory_info()[0]
         self.bundle = load_bundle(path, tensorrt_version=trt.__version__, device=self.device)
         super().__init__(ModelContract.from_metadata(self.bundle.metadata))
         if self.cuda_graph and not cuda.supports_graphs:
@@ -109,6 +118,9 @@ class TensorRTBackend(Backend):
         if self.cuda_graph:
             for slot in self._slots:
                 self._capture(slot)
+        # other processes allocate too: an estimate, good to the engine's scale
+        self.device_memory_bytes = max(0, free_before - cuda.memory_info()[0])
+        self._timing: dict[str, float] | None = None
 
     @staticmethod
     def _io(trt, engine) -> tuple[dict, dict]:
@@ -156,7 +168,8 @@ class TensorRTBackend(Backend):
             host_in={n: cuda.pinned(*spec) for n, spec in self.inputs.items()},
             device_in={n: cuda.malloc(_nbytes(*spec)) for n, spec in self.inputs.items()},
             host_out={n: cuda.pinned(*spec) for n, spec in self.outputs.items()},
-            uploaded=cuda.event(), done=cuda.event(),
+            start=cuda.event(timing=True), uploaded=cuda.event(timing=True), started=cuda.event(timing=True),
+            computed=cuda.event(timing=True), done=cuda.event(timing=True),
         )
 
     def _enqueue(self, slot: _Slot) -> None:
@@ -198,13 +211,17 @@ class TensorRTBackend(Backend):
         self._next ^= 1
         for name, array in inputs.items():
             np.copyto(slot.host_in[name], array)
+        cuda.record(slot.start, self._copy)
+        for name in inputs:
             cuda.copy_to_device(slot.device_in[name], slot.host_in[name], self._copy)
         cuda.record(slot.uploaded, self._copy)
         cuda.wait(self._compute, slot.uploaded)
+        cuda.record(slot.started, self._compute)
         if slot.graph is not None:
             cuda.launch(slot.graph, self._compute)
         else:
             self._enqueue(slot)
+        cuda.record(slot.computed, self._compute)
         for name, ptr in self._device_out.items():
             cuda.copy_to_host(slot.host_out[name], ptr, self._compute)
         cuda.record(slot.done, self._compute)
@@ -214,9 +231,16 @@ class TensorRTBackend(Backend):
         if not self._pending:
             raise AmfEdgeError("collect() without a submit() in flight")
         slot = self._pending.popleft()
-        self.cuda.synchronize(slot.done)
+        cuda = self.cuda
+        cuda.synchronize(slot.done)
+        self._timing = {"upload": cuda.elapsed_ms(slot.start, slot.uploaded),
+                        "compute": cuda.elapsed_ms(slot.started, slot.computed),
+                        "download": cuda.elapsed_ms(slot.computed, slot.done)}
         # copies: the pinned buffers are reused two frames later
         return {name: slot.host_out[name].copy() for name in self.contract.outputs}
+
+    def device_timing_ms(self) -> dict[str, float] | None:
+        return self._timing
 
     def describe(self) -> dict:
         return {**super().describe(), "tensorrt": self.tensorrt_version, "device": self.device.name,

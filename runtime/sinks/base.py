@@ -32,7 +32,8 @@ class Result:
     Attributes:
         frame: the source's frame (sample.rgb is RGB uint8 H×W×3).
         outputs: the model's outputs by name without the batch axis (labels uint8 H×W, ...).
-        timing_ms: the frame's stage times so far: capture_wait, queue, preprocess, inference.
+        timing_ms: the frame's stage times so far (runtime.pipeline.STAGES up to postprocess; queue so far).
+        handed_s: perf_counter time the inference thread handed the result to the output queue.
         views: pictures rendered for this frame (runtime.sinks.views), shared by every sink so an overlay
             is drawn once however many sinks show it.
     """
@@ -40,6 +41,7 @@ class Result:
     frame: Frame
     outputs: dict[str, np.ndarray]
     timing_ms: dict[str, float]
+    handed_s: float = 0.0
     views: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property

@@ -5,8 +5,11 @@ Ctrl-C, so the file is either the whole run or absent, never half a document.
 
     {"format": "amf-edge-run-stats", "version": 1,
      "summary": {... as printed by `amf-edge run` ...},
-     "frames": [{"index": 0, "timestamp_s": 0.0, "received_s": 0.012, "capture_wait_ms": ..., "queue_ms": ...,
-                 "preprocess_ms": ..., "inference_ms": ..., "sink_ms": ..., "latency_ms": ...}, ...]}
+     "frames": [{"index": 0, "timestamp_s": 0.0, "received_s": 0.012, "capture_wait_ms": ..., "sync_ms": ...,
+                 "queue_ms": ..., "preprocess_ms": ..., "upload_ms": ..., "inference_ms": ..., "download_ms": ...,
+                 "postprocess_ms": ..., "sink_ms": ..., "latency_ms": ...}, ...]}
+
+The stages are runtime.pipeline.STAGES; all but capture_wait add up to latency_ms (docs/bench-report.md).
 
 `received_s` counts from the start of the run; only frames that reached the output are listed (the
 summary counts the dropped ones).
