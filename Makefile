@@ -12,9 +12,10 @@ EDGE_PYTHON ?= $(firstword $(foreach p,python3.10 $(wildcard $(HOME)/.pyenv/vers
 	$(shell $(p) -c 'print("$(p)")' 2>/dev/null)) $(PYTHON))
 EDGE_VENV ?= .venv-edge
 EDGE_STAMP := $(EDGE_VENV)/.installed
-EDGE_TESTS := tests/test_config.py tests/test_synthetic.py tests/test_visualize.py tests/test_datasets.py tests/test_transforms.py tests/test_calib.py tests/test_pipeline.py tests/test_sinks.py tests/test_sync.py tests/test_sources.py
+EDGE_TESTS := tests/test_config.py tests/test_synthetic.py tests/test_visualize.py tests/test_datasets.py tests/test_transforms.py tests/test_calib.py tests/test_pipeline.py tests/test_sinks.py tests/test_sync.py tests/test_sources.py \
+	tests/test_bench.py tests/test_bench_environment.py tests/test_bench_trtexec.py tests/test_bench_render.py
 
-.PHONY: setup demo test test-edge clean
+.PHONY: setup demo test test-edge benchmarks clean
 
 setup: $(STAMP)
 
@@ -40,6 +41,10 @@ test: setup test-edge
 test-edge: $(EDGE_STAMP)
 	@$(EDGE_VENV)/bin/python -c 'import sys, numpy; print(f"edge target: Python {sys.version.split()[0]}, numpy {numpy.__version__}, no torch")'
 	$(EDGE_VENV)/bin/python -m pytest -q -p no:cacheprovider $(EDGE_TESTS)
+
+# docs/benchmarks.md's inference tables, measured on this machine (about 20 minutes on 2 cores)
+benchmarks: setup
+	$(BIN)/python -m bench.experiments.cpu
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) build *.egg-info

@@ -191,9 +191,14 @@ def test_tensorrt_is_looked_up_lazily_with_clear_errors(tmp_path, monkeypatch):
         open_backend(engine)
     # present: constructed with the path alone; TensorRT never runs on the CPU and takes no thread count
     (tmp_path / "amf_test_trt_ok.py").write_text(
-        "class TensorRTBackend:\n    def __init__(self, path):\n        self.path = path\n")
+        "class TensorRTBackend:\n    def __init__(self, path, cuda_graph):\n        self.path, self.graph = path, cuda_graph\n")
     monkeypatch.setitem(BACKENDS, "trt", "amf_test_trt_ok:TensorRTBackend")
     assert open_backend(engine).path == engine and open_backend(engine, "trt", device="cuda").path == engine
+    assert open_backend(engine, cuda_graph=True).graph is True
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"not loaded: the option is refused first")
+    with pytest.raises(AmfEdgeError, match="CUDA graphs are for TensorRT engines"):
+        open_backend(onnx_file, cuda_graph=True)
     with pytest.raises(AmfEdgeError, match="runs only on the GPU"):
         open_backend(engine, device="cpu")
     with pytest.raises(AmfEdgeError, match="TensorRT has none"):

@@ -37,14 +37,15 @@ def run_blocked(blocked: list[str], code: str) -> subprocess.CompletedProcess:
 
 def all_modules() -> list[str]:
     names = []
-    for package in ("amf_edge", "runtime", "train", "convert"):
+    for package in ("amf_edge", "runtime", "train", "convert", "bench"):
         names.append(package)
         names += [m.name for m in pkgutil.walk_packages([str(ROOT / package)], prefix=package + ".")]
     return sorted(names)
 
 
 def test_the_module_list_is_complete():
-    assert {"amf_edge.models.network", "amf_edge.cli.main", "amf_edge.visualize", "runtime", "train.loop"} <= set(all_modules())
+    assert {"amf_edge.models.network", "amf_edge.cli.main", "amf_edge.visualize", "runtime", "train.loop",
+            "bench.cli", "bench.experiments.cpu"} <= set(all_modules())
 
 
 def test_numpy_layer_runtime_and_cli_import_without_torch_or_optional_packages():
@@ -106,12 +107,16 @@ def violations(package: str, forbidden: tuple[str, ...], exclude: tuple[str, ...
     # The runtime never touches torch or the training/conversion stages. One exception: the PyTorch
     # reference backend runs checkpoints, so it imports torch and amf_edge.checkpoint/models, lazily
     # inside its functions (tests/test_backends.py checks that it imports nothing else of the kind).
-    ("runtime", ("torch", "train", "convert", "amf_edge.models", "amf_edge.checkpoint", "amf_edge.interop", "amf_edge.cli"),
-     ("runtime/backends/torch.py",)),
+    ("runtime", ("torch", "train", "convert", "bench", "amf_edge.models", "amf_edge.checkpoint", "amf_edge.interop",
+                 "amf_edge.cli"), ("runtime/backends/torch.py",)),
+    # bench measures what the runtime runs, where the runtime runs (no torch); only the script that makes
+    # docs/benchmarks.md's models exports them (bench/experiments).
+    ("bench", ("torch", "train", "convert", "amf_edge.models", "amf_edge.checkpoint", "amf_edge.interop", "amf_edge.cli"),
+     ("bench/experiments/",)),
     # The shared core knows nothing of the stages built on it; only the CLI (the top layer) may.
-    ("amf_edge", ("train", "convert", "runtime"), ("amf_edge/cli/",)),
-    ("train", ("runtime", "convert", "amf_edge.cli"), ()),
-    ("convert", ("runtime", "train", "amf_edge.cli"), ()),
+    ("amf_edge", ("train", "convert", "runtime", "bench"), ("amf_edge/cli/",)),
+    ("train", ("runtime", "convert", "bench", "amf_edge.cli"), ()),
+    ("convert", ("runtime", "train", "bench", "amf_edge.cli"), ()),
 ])
 def test_dependencies_point_one_way(package, forbidden, exclude):
     assert violations(package, forbidden, exclude) == []

@@ -326,7 +326,8 @@ def test_backend_times_copies_and_compute_with_device_events(monkeypatch, tmp_pa
     with TensorRTBackend(bundle.engine_path, cuda=cuda, cuda_graph=cuda_graph) as backend:
         assert backend.device_timing_ms() is None  # nothing collected yet
         backend.infer(frame(1, 1.0))
-        assert backend.device_timing_ms() == {"upload": 2.0, "compute": 5.0, "download": 0.25}
+        assert backend.device_timing_ms() == {"upload": 2.0, "compute": 5.0, "download": 0.25,
+                                              "latency": 7.25}
         assert backend.device_memory_bytes > 0  # the buffers it allocated, seen as free memory gone
 
 

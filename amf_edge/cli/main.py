@@ -21,6 +21,7 @@ COMMANDS = {
     "build": "convert.build_cli",
     "run": "runtime.run_cli",
     "calib": "amf_edge.cli.calib",
+    "bench": "bench.cli",
 }
 
 

@@ -43,7 +43,7 @@ def backend_for(path: str | Path) -> str:
 
 
 def open_backend(path: str | Path, backend: str = "auto", *, device: str = "auto", threads: int | None = None,
-                 outputs: tuple[str, ...] | None = None) -> Backend:
+                 outputs: tuple[str, ...] | None = None, cuda_graph: bool = False) -> Backend:
     """Load a model into the backend its file format needs.
 
     Args:
@@ -53,6 +53,7 @@ def open_backend(path: str | Path, backend: str = "auto", *, device: str = "auto
         threads: CPU threads for one inference (ONNX Runtime intra-op, PyTorch); None = the library default.
         outputs: the outputs to compute, for checkpoints only (an exported model's outputs are fixed
             in its graph); None = labels only.
+        cuda_graph: launch each inference as a captured CUDA graph (TensorRT engines only).
 
     Raises:
         AmfEdgeError: a missing file, an unknown suffix, a backend that does not run this file,
@@ -77,6 +78,8 @@ def open_backend(path: str | Path, backend: str = "auto", *, device: str = "auto
     if outputs is not None and needed != "torch":
         raise AmfEdgeError(f"{path}: the outputs of {_WHAT[needed]} are fixed when it is built; "
                            "re-export it with `amf-edge export --outputs ...` to change them")
+    if cuda_graph and needed != "trt":
+        raise AmfEdgeError(f"{path}: CUDA graphs are for TensorRT engines; {_WHAT[needed]} runs without them")
     cls = _backend_class(needed)
     if needed == "trt":
         # TensorRT takes no thread count and never runs on the CPU: saying so beats ignoring the option.
@@ -85,7 +88,7 @@ def open_backend(path: str | Path, backend: str = "auto", *, device: str = "auto
                                "or run the .onnx model with --backend ort on the CPU")
         if threads is not None:
             raise AmfEdgeError("--threads sets CPU threads for ONNX Runtime and PyTorch; TensorRT has none, drop it")
-        return cls(path)
+        return cls(path, cuda_graph=cuda_graph)
     if needed == "torch":
         return cls(path, device=device, threads=threads, outputs=outputs or ("labels",))
     return cls(path, device=device, threads=threads)

@@ -35,8 +35,9 @@ class Backend(abc.ABC):
         return self.collect()
 
     def device_timing_ms(self) -> dict[str, float] | None:
-        """Device-measured {"upload", "compute", "download"} milliseconds of the inference `collect` last
-        returned; None for backends that run on the host (no copies to measure)."""
+        """Device-measured {"upload", "compute", "download", "latency"} milliseconds of the inference
+        `collect` last returned (latency: upload start to download end); None for backends that run on
+        the host (no copies to measure)."""
         return None
 
     def describe(self) -> dict:

@@ -235,7 +235,8 @@ class TensorRTBackend(Backend):
         cuda.synchronize(slot.done)
         self._timing = {"upload": cuda.elapsed_ms(slot.start, slot.uploaded),
                         "compute": cuda.elapsed_ms(slot.started, slot.computed),
-                        "download": cuda.elapsed_ms(slot.computed, slot.done)}
+                        "download": cuda.elapsed_ms(slot.computed, slot.done),
+                        "latency": cuda.elapsed_ms(slot.start, slot.done)}  # as trtexec's Latency: with the waits
         # copies: the pinned buffers are reused two frames later
         return {name: slot.host_out[name].copy() for name in self.contract.outputs}
 

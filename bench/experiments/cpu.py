@@ -1,0 +1,270 @@
+"""docs/benchmarks.md's inference section, measured on this machine by one command:
+
+    python -m bench.experiments.cpu                      (about 20 minutes on 2 cores)
+
+For each preset and input size it makes the models (an untrained checkpoint with a fixed seed: latency
+does not depend on the weights' values; FP32 ONNX exports in every layout; the INT8-CPU variant calibrated
+on calib_data/), runs `amf-edge bench` on them (the PyTorch checkpoint first, so ratios are against eager
+PyTorch), measures this CPU's matrix-product peak, and rewrites the part of docs/benchmarks.md between
+the BEGIN/END markers. The bench reports stay in --work (report.json, report.md, plots per configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from amf_edge.errors import AmfEdgeError
+
+BEGIN, END = "<!-- bench:cpu:begin -->", "<!-- bench:cpu:end -->"
+ESANET = {"params_m": 31.2, "gflops": 34.9, "input": "480×640"}  # ESANet R34-NBt1D, its README
+LAYOUTS = ("grouped", "split", "batched")  # grouped first: `amf-edge export`'s default
+CALIB = Path("calib_data/synthetic-240x320")
+TARGETS = {"ort_vs_eager": 0.6, "int8_vs_fp32": 0.35, "compute_efficiency": 0.8, "pipeline_efficiency": 0.95}
+
+
+def make_models(preset: str, height: int, width: int, work: Path) -> list[Path]:
+    """checkpoint, FP32 ONNX per layout, INT8-CPU: made once, reused while the files exist."""
+    import torch
+
+    from amf_edge import load_checkpoint
+    from amf_edge.calibset import CalibrationSet
+    from amf_edge.checkpoint import save_checkpoint
+    from amf_edge.files import file_sha256
+    from amf_edge.labels import get_labels
+    from amf_edge.models import build_model
+    from amf_edge.preprocess import PreprocessSpec
+    from convert.export import export_onnx
+    from convert.quantize import QuantizeOptions, make_variant
+
+    folder = work / f"{preset}-{height}x{width}"
+    ckpt_path = folder / f"{preset}.pt"
+    labels = get_labels("nyudv2")
+    if not ckpt_path.exists():
+        torch.manual_seed(0)
+        save_checkpoint(ckpt_path, build_model(preset, num_classes=labels.num_classes), labels=labels,
+                        preprocess=PreprocessSpec(), meta={"preset": preset, "note": "untrained, for latency only"})
+    ckpt, sha = load_checkpoint(ckpt_path), file_sha256(ckpt_path)
+    paths = [ckpt_path]
+    for layout in LAYOUTS:
+        out = folder / f"fp32-{layout}.onnx"
+        if not out.exists():
+            export_onnx(ckpt, sha, out, height=height, width=width, layout=layout)
+        paths.append(out)
+    int8 = folder / "int8-cpu.onnx"
+    if not int8.exists():
+        make_variant(paths[1], int8, QuantizeOptions("int8-cpu", method="minmax"), calib=CalibrationSet.open(CALIB),
+                     cache=folder / "int8-cpu.calib.json")
+    return [*paths, int8]
+
+
+def matmul_peak(threads: int | None, size: int = 2048, repeats: int = 10) -> dict:
+    """FP32 GFLOP/s of a large matrix product: ONNX Runtime's MatMul (the library that runs the convolutions,
+    same threads) and numpy's BLAS; the peak is the larger, so efficiencies are not flattered."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [size, size]) for n in "ab"],
+                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [size, size])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    flop = 2 * size**3
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return flop / float(np.median(times)) / 1e9
+
+    ort_gflops = best(lambda: session.run(None, {"a": a, "b": b}))
+    numpy_gflops = best(lambda: a @ b)
+    return {"size": size, "onnxruntime_gflops": round(ort_gflops, 1), "numpy_gflops": round(numpy_gflops, 1),
+            "peak_gflops": round(max(ort_gflops, numpy_gflops), 1)}
+
+
+def bench(models: list[Path], report_dir: Path, iters: int, rounds: int, warmup_s: float) -> dict:
+    """`amf-edge bench` itself, so the docs hold what users get from the command."""
+    from amf_edge.cli.main import main
+
+    args = ["bench", *map(str, models), "--iters", str(iters), "--rounds", str(rounds), "--warmup-s", str(warmup_s),
+            "--report", str(report_dir)]
+    print("amf-edge " + " ".join(args), flush=True)
+    if main(args) != 0:
+        raise AmfEdgeError(f"amf-edge bench failed for {report_dir}")
+    return json.loads((report_dir / "report.json").read_text())
+
+
+def configuration(preset: str, height: int, width: int, report: dict, peak: dict) -> dict:
+    from amf_edge.models.profile import profile
+    from amf_edge.presets import get_preset
+
+    cost = profile(get_preset(preset, num_classes=40), height, width)
+    by_kind = {}
+    for m in report["models"]:
+        kind = "eager" if m["format"] == "checkpoint" else f"{m['precision']}-{m['layout']}"
+        fps = m["backend_only"]["throughput_fps"]
+        achieved = cost.flops * fps / 1e9 if fps else None
+        by_kind[kind] = {
+            "model": m,
+            "gflops_per_s": round(achieved, 1) if achieved else None,
+            "compute_efficiency": round(achieved / peak["peak_gflops"], 3) if achieved else None,
+        }
+    return {"preset": preset, "height": height, "width": width, "params": cost.params["total"], "flops": cost.flops,
+            "models": by_kind, "report": report}
+
+
+def _f(v, digits=2):
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _kind_label(kind: str) -> str:
+    return "PyTorch eager" if kind == "eager" else f"ONNX Runtime {kind.replace('-', ' ').replace('fp32', 'FP32').replace('int8 cpu', 'INT8-CPU')}"
+
+
+def render(configs: list[dict], peak: dict, env: dict, command: str) -> str:
+    host = env["host"]
+    soft = env["software"]
+    lines = [
+        BEGIN,
+        "## Inference latency on this CPU",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        f"Measured on {host['cpu']}, {host['cores_usable']} usable cores, ONNX Runtime {soft.get('onnxruntime')}, "
+        f"PyTorch {soft.get('torch')}, Python {soft.get('python')}; no GPU. Untrained weights with a fixed seed "
+        "(latency does not depend on their values), 40 classes (NYUv2), labels output only (argmax in the graph). "
+        "Each table is one `amf-edge bench` run: the models took turns, so ratios within a table hold on this "
+        "shared machine; absolute numbers move ±10–20 % between runs. Latency is the median (p50) of back-to-back "
+        "inferences; end to end runs the `amf-edge run` pipeline (lossless) on the same frames.",
+        "",
+        f"Matrix-product peak of this CPU (FP32, {peak['size']}² × {peak['size']}², median): ONNX Runtime "
+        f"{peak['onnxruntime_gflops']} GFLOP/s, numpy {peak['numpy_gflops']} GFLOP/s; compute efficiency below is "
+        f"the model's FLOPs per second over {peak['peak_gflops']} GFLOP/s.",
+        "",
+    ]
+    for c in configs:
+        lines += [f"### {c['preset']}, {c['height']}×{c['width']}", "",
+                  "| model | p50 ms | p90 ms | p99 ms | jitter ms | FPS | × eager | GFLOP/s | compute eff. | e2e FPS | "
+                  "pipeline eff. | e2e p50 ms |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for kind, k in c["models"].items():
+            m = k["model"]
+            lat, e2e = m["backend_only"]["latency_ms"], m["end_to_end"] or {}
+            lines.append(
+                f"| {_kind_label(kind)} | {_f(lat['p50'])} | {_f(lat['p90'])} | {_f(lat['p99'])} | {_f(lat['jitter'])} | "
+                f"{_f(m['backend_only']['throughput_fps'])} | {_f(m['ratios']['backend_only_p50'], 3)} | "
+                f"{_f(k['gflops_per_s'], 1)} | {_f(k['compute_efficiency'], 3)} | {_f(e2e.get('throughput_fps'))} | "
+                f"{_f(e2e.get('pipeline_efficiency'), 3)} | {_f((e2e.get('latency_ms') or {}).get('p50'))} |")
+        lines.append("")
+    lines += targets_table(configs) + [""] + cost_table(configs) + [END]
+    return "\n".join(lines)
+
+
+def target_values(c: dict) -> dict:
+    ms = {k: v["model"]["backend_only"]["latency_ms"]["p50"] for k, v in c["models"].items()}
+    fp32 = c["models"]["fp32-grouped"]
+    int8 = c["models"]["int8-cpu-grouped"]
+    return {
+        "ort_vs_eager": round(ms["fp32-grouped"] / ms["eager"], 3),
+        "int8_vs_fp32": round(ms["int8-cpu-grouped"] / ms["fp32-grouped"], 3),
+        "compute_efficiency": fp32["compute_efficiency"],
+        "pipeline_efficiency": min((v["model"]["end_to_end"] or {}).get("pipeline_efficiency") or 0.0
+                                   for v in (fp32, int8)),
+    }
+
+
+def targets_table(configs: list[dict]) -> list[str]:
+    lines = ["### Targets", "",
+             "| preset | input | ORT FP32 / eager (≤ 0.6) | INT8-CPU / FP32 (≤ 0.35) | FP32 compute eff. (≥ 0.8) | "
+             "pipeline eff., worse of FP32 and INT8-CPU (≥ 0.95) |",
+             "|---|---|---|---|---|---|"]
+    for c in configs:
+        v = target_values(c)
+        cells = []
+        for key, limit in TARGETS.items():
+            ok = v[key] is not None and (v[key] <= limit if key.endswith(("eager", "fp32")) else v[key] >= limit)
+            cells.append(f"{_f(v[key], 3)} {'✔' if ok else '✘'}")
+        lines.append(f"| {c['preset']} | {c['height']}×{c['width']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def cost_table(configs: list[dict]) -> list[str]:
+    lines = ["### Size and cost", "",
+             "| model | input | params | GFLOPs (multiply and add counted apart) | GMACs |", "|---|---|---|---|---|"]
+    seen = set()
+    for c in configs:
+        key = (c["preset"], c["height"], c["width"])
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(f"| {c['preset']} | {c['height']}×{c['width']} | {c['params'] / 1e6:.1f} M | "
+                     f"{c['flops'] / 1e9:.1f} | {c['flops'] / 2e9:.1f} |")
+    lines.append(f"| ESANet R34-NBt1D (published) | {ESANET['input']} | {ESANET['params_m']} M | {ESANET['gflops']} | – |")
+    return lines
+
+
+def write_section(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
+def _size(text: str) -> tuple[int, int]:
+    h, _, w = text.partition("x")
+    if not (h.isdigit() and w.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 240x320, got {text!r}")
+    return int(h), int(w)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["asymfusion-r18", "asymfusion-r34"])
+    parser.add_argument("--sizes", nargs="+", type=_size, default=[(240, 320), (480, 640)], metavar="HxW")
+    parser.add_argument("--iters", type=int, default=30, help="timed iterations per model at 240×320 (÷4 at 4× pixels)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup-s", type=float, default=2.0)
+    parser.add_argument("--work", type=Path, default=Path("runs/bench-cpu"))
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
+    args = parser.parse_args(argv)
+    from bench.environment import collect_environment
+
+    peak = matmul_peak(None)
+    print(f"matrix-product peak: {peak}", flush=True)
+    configs = []
+    for preset in args.presets:
+        for height, width in args.sizes:
+            models = make_models(preset, height, width, args.work)
+            iters = max(8, round(args.iters * 240 * 320 / (height * width)))
+            report = bench(models, args.work / f"{preset}-{height}x{width}" / "report", iters, args.rounds, args.warmup_s)
+            configs.append(configuration(preset, height, width, report, peak))
+    command = "python -m bench.experiments.cpu " + " ".join(sys.argv[1:] if argv is None else argv)
+    write_section(args.out, render(configs, peak, collect_environment(), command.strip()))
+    (args.work / "summary.json").write_text(json.dumps(
+        {"peak": peak, "configs": [{k: v for k, v in c.items() if k != "report"} | {"targets": target_values(c)}
+                                   for c in configs]}, indent=1, default=str))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

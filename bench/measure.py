@@ -1,0 +1,222 @@
+"""Measuring models: backend-only latency, and end to end through the real pipeline, the models taking turns.
+
+Comparisons on a shared, noisy machine hold only when the models are measured under the same conditions,
+so they are interleaved: every model warms up first (`warmup_s` of inferences, as trtexec's --warmUp), then
+in each of `rounds` rounds every model runs its share of the iterations, one after the other. A turn
+starts with one untimed inference: the model before it has just evicted this one's weights from the caches.
+
+Backend only: `backend.infer` on inputs prepared beforehand (ModelContract.inputs of the replayed frames),
+timed with the host's wall clock; backends on a device also report each inference's upload, compute and
+download from device events, and latency from the first upload to the last download (trtexec's Latency).
+End to end: `runtime.pipeline.Pipeline` with the frames replayed from memory (bench.replay), the stage
+times of every frame kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import resource
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amf_edge.errors import AmfEdgeError
+from bench.replay import ReplaySource
+from runtime.backends import backend_for, open_backend
+from runtime.backends.base import Backend
+from runtime.frames import Frame
+from runtime.pipeline import Pipeline
+from runtime.sinks import sink_from_uri
+from runtime.sinks.base import RunReport, Sink
+
+DEVICE_KEYS = ("upload", "compute", "download", "latency")
+GRAPH_SUFFIX = " +graph"
+
+
+@dataclass
+class Subject:
+    """One model under test and everything measured on it."""
+
+    name: str
+    path: Path
+    backend: Backend
+    cuda_graph: bool = False
+    load_s: float = 0.0
+    rss_delta_mib: float | None = None
+    inputs: list[dict] = field(default_factory=list, repr=False)
+    warmup_s: float = 0.0
+    warmup_iterations: int = 0
+    rss_mib: float | None = None  # the process, after this model's warm-up
+    wall_ms: list[float] = field(default_factory=list)
+    device_ms: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in DEVICE_KEYS})
+    runs: list[RunReport] = field(default_factory=list)  # one per end-to-end turn
+
+    @property
+    def format(self) -> str:
+        return {"ort": "onnx", "trt": "engine", "torch": "checkpoint"}[backend_for(self.path)]
+
+
+def rss_mib() -> float | None:
+    """This process's resident memory now (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+def peak_rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+def load_subjects(paths: Sequence[Path], *, device: str = "auto", threads: int | None = None,
+                  cuda_graph: str = "both") -> list[Subject]:
+    """Open every model; TensorRT engines once per CUDA-graph setting asked for ("off", "on", "both")."""
+    if cuda_graph not in ("off", "on", "both"):
+        raise AmfEdgeError(f"cuda_graph must be off, on or both, got {cuda_graph!r}")
+    names = _names(paths)
+    subjects: list[Subject] = []
+    try:
+        for path, name in zip(paths, names):
+            graphs = {"off": [False], "on": [True], "both": [False, True]}[cuda_graph] if backend_for(path) == "trt" \
+                else [False]
+            for graph in graphs:
+                before, start = rss_mib(), time.perf_counter()
+                backend = open_backend(path, device=device, threads=threads, cuda_graph=graph)
+                subject = Subject(name + (GRAPH_SUFFIX if graph else ""), Path(path), backend, graph,
+                                  load_s=round(time.perf_counter() - start, 3))
+                after = rss_mib()
+                subject.rss_delta_mib = round(after - before, 1) if before is not None and after is not None else None
+                subjects.append(subject)
+    except BaseException:
+        close_subjects(subjects)
+        raise
+    return subjects
+
+
+def close_subjects(subjects: Sequence[Subject]) -> None:
+    for s in subjects:
+        with contextlib.suppress(Exception):
+            s.backend.close()
+
+
+def _names(paths: Sequence[Path]) -> list[str]:
+    """Short unique labels: the file names, or more of the path where two files share a name."""
+    paths = [Path(p) for p in paths]
+    if len({str(p.resolve()) for p in paths}) != len(paths):
+        raise AmfEdgeError("a model is listed twice; list each model once (TensorRT engines are measured with and "
+                           "without CUDA graphs by themselves)")
+    depth = 1
+    while True:
+        names = ["/".join(p.resolve().parts[-depth:]) for p in paths]
+        if len(set(names)) == len(names):
+            return names
+        depth += 1
+
+
+def input_size(subjects: Sequence[Subject]) -> tuple[int, int] | None:
+    """The one input size of the models with a fixed size (None when all take any size)."""
+    sizes = {(s.backend.contract.height, s.backend.contract.width): s.name
+             for s in subjects if not s.backend.contract.dynamic}
+    if len(sizes) > 1:
+        listed = ", ".join(f"{h}×{w} ({name})" for (h, w), name in sizes.items())
+        raise AmfEdgeError(f"the models take different input sizes: {listed}; a comparison needs one size: "
+                           "bench models of each size in a run of their own")
+    return next(iter(sizes), None)
+
+
+def prepare_inputs(subjects: Sequence[Subject], frames: Sequence[Frame]) -> None:
+    for s in subjects:
+        s.inputs = [s.backend.contract.inputs(f.sample) for f in frames]
+
+
+def _infer(subject: Subject, i: int) -> float:
+    start = time.perf_counter()
+    subject.backend.infer(subject.inputs[i % len(subject.inputs)])
+    return (time.perf_counter() - start) * 1e3
+
+
+def warm_up(subject: Subject, seconds: float) -> None:
+    """Inferences until `seconds` have passed (at least one): lazy initialisation, allocator growth, clocks."""
+    start, n = time.perf_counter(), 0
+    while True:
+        _infer(subject, n)
+        n += 1
+        if time.perf_counter() - start >= seconds:
+            break
+    subject.warmup_s, subject.warmup_iterations = round(time.perf_counter() - start, 3), n
+    subject.rss_mib = rss_mib()
+
+
+def time_backend(subject: Subject, iterations: int) -> None:
+    """One turn: one untimed inference, then `iterations` timed ones."""
+    _infer(subject, len(subject.wall_ms))
+    for _ in range(iterations):
+        subject.wall_ms.append(_infer(subject, len(subject.wall_ms)))
+        device = subject.backend.device_timing_ms()
+        if device is not None:
+            for key in DEVICE_KEYS:
+                subject.device_ms[key].append(device[key])
+
+
+class _Collector(Sink):
+    """Keeps the run's per-frame log, which the pipeline hands every sink at close."""
+
+    scheme = "collect"
+
+    def __init__(self):
+        super().__init__("collect://")
+        self.report: RunReport | None = None
+
+    def write(self, result) -> None:
+        self.written += 1
+
+    def close(self, report: RunReport | None = None) -> None:
+        self.report = report
+
+
+def time_pipeline(subject: Subject, frames: Sequence[Frame], count: int, *, start: int, policy: str,
+                  rate: float | None, sinks: Sequence[str]) -> None:
+    """One end-to-end turn of `count` frames through the real pipeline; sinks are opened anew each turn."""
+    _infer(subject, start)
+    collector = _Collector()
+    source = ReplaySource(frames, count, start=start, rate=rate)
+    pipeline = Pipeline(source, subject.backend, [*(sink_from_uri(u) for u in sinks), collector], policy=policy,
+                        warmup=False, echo=False)
+    pipeline.run()
+    subject.runs.append(collector.report)
+
+
+def shares(total: int, rounds: int) -> list[int]:
+    """`total` iterations split over `rounds` turns as evenly as possible (earlier turns take the rest)."""
+    base, rest = divmod(total, rounds)
+    return [base + (i < rest) for i in range(rounds) if base + (i < rest) > 0]
+
+
+def interleave(subjects: Sequence[Subject], total: int, rounds: int, run: Callable[[Subject, int, int], None],
+               progress: Callable[[str], None] = print, what: str = "") -> None:
+    """Round-robin: in every round each subject runs its share; `run(subject, count, done_so_far)`."""
+    turns = shares(total, rounds)
+    done = 0
+    for r, count in enumerate(turns, 1):
+        for s in subjects:
+            run(s, count, done)
+        done += count
+        progress(f"{what} round {r}/{len(turns)}: {done}/{total} per model")
+
+
+def check_settings(iters: int, rounds: int, warmup_s: float, frames: int, rate: float | None) -> None:
+    if iters < 1:
+        raise AmfEdgeError(f"--iters must be at least 1, got {iters}")
+    if rounds < 1:
+        raise AmfEdgeError(f"--rounds must be at least 1, got {rounds}")
+    if not (math.isfinite(warmup_s) and warmup_s >= 0):
+        raise AmfEdgeError(f"--warmup-s must be a number of seconds >= 0, got {warmup_s}")
+    if frames < 1:
+        raise AmfEdgeError(f"--frames must be at least 1, got {frames}")
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
+        raise AmfEdgeError(f"--rate must be frames per second > 0, got {rate}")

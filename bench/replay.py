@@ -1,0 +1,51 @@
+"""Frames read once, replayed from memory: every model sees the same frames, and reading or rendering
+them (a .bag's decoding, the synthetic scenes' drawing) does not compete with the measurement.
+
+Each replayed frame keeps its sample, capture timestamp and `sync_ms` (the pairing cost the source
+measured when the frame was read) and gets a fresh `received_s`. With `rate` the replay paces itself like
+a camera (frame i no earlier than start + i / rate); without it, frames come as fast as they are taken.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+
+from amf_edge.errors import AmfEdgeError
+from runtime.frames import Frame
+from runtime.sources import open_source
+from runtime.sources.base import Source
+
+
+def read_frames(uri: str, count: int) -> list[Frame]:
+    """The first `count` frames of a source (fewer if it ends sooner; at least one)."""
+    frames: list[Frame] = []
+    with open_source(uri) as source:
+        for frame in source:
+            frames.append(frame)
+            if len(frames) >= count:
+                break
+    if not frames:
+        raise AmfEdgeError(f"the source {uri} gave no frames; expected at least 1 to measure with")
+    return frames
+
+
+class ReplaySource(Source):
+    scheme = "replay"
+
+    def __init__(self, frames: Sequence[Frame], count: int, *, start: int = 0, rate: float | None = None):
+        super().__init__(f"replay://?frames={len(frames)}&count={count}" + (f"&rate={rate:g}" if rate else ""))
+        if not frames:
+            raise AmfEdgeError("nothing to replay: no frames were read")
+        self.frames, self.count, self.start, self.rate = frames, count, start, rate
+
+    def __iter__(self) -> Iterator[Frame]:
+        begin = time.perf_counter()
+        for i in range(self.count):
+            if self.rate:
+                delay = begin + i / self.rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            n = self.start + i
+            f = self.frames[n % len(self.frames)]
+            yield Frame(f.sample, index=n, timestamp_s=f.timestamp_s, received_s=time.perf_counter(), sync_ms=f.sync_ms)

@@ -1,0 +1,184 @@
+"""The measurements as a report: the dict docs/bench-report.schema.json defines, written as report.json,
+report.md and plots (bench.render)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from amf_edge import __version__
+from bench.measure import Subject, peak_rss_mib
+from bench.stats import ratio, summarize, throughput
+from runtime.pipeline import STAGES
+
+SCHEMA = "amf-edge.bench/1"
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "docs" / "bench-report.schema.json"
+
+
+def backend_only(s: Subject) -> dict:
+    device = {k: v for k, v in s.device_ms.items() if v}
+    # on a device, latency as trtexec measures it (events from the first upload to the last download);
+    # the host's view, with staging and synchronisation, is then host_ms
+    samples = device.get("latency", s.wall_ms)
+    entry = {
+        "timer": "cuda-events" if "latency" in device else "wall",
+        "iterations": len(s.wall_ms),
+        "throughput_fps": throughput(s.wall_ms),  # what a caller running inferences back to back gets
+        "latency_ms": summarize(samples),
+        "compute_ms": summarize(device.get("compute", [])),
+        "upload_ms": summarize(device.get("upload", [])),
+        "download_ms": summarize(device.get("download", [])),
+        "samples_ms": [round(v, 4) for v in samples],
+    }
+    if "latency" in device:
+        entry["host_ms"] = summarize(s.wall_ms)
+    return entry
+
+
+def end_to_end(s: Subject, backend_fps: float | None, policy: str) -> dict | None:
+    runs = [r for r in s.runs if r is not None]
+    if not runs:
+        return None
+    columns: dict[str, list] = {}
+    offset = 0.0
+    for run in runs:  # the turns one after the other on one time axis
+        for name, values in run.frames.items():
+            shift = offset if name == "received_s" else 0.0
+            columns.setdefault(name, []).extend(v + shift for v in values)
+        offset += run.summary["wall_s"]
+    frames = sum(r.summary["frames_out"] for r in runs)
+    wall = sum(r.summary["wall_s"] for r in runs)
+    fps = round(frames / wall, 3) if frames and wall > 0 else None
+    keep = ("index", "received_s", "latency_ms", *(f"{stage}_ms" for stage in STAGES))
+    return {
+        "policy": policy,
+        "frames": frames,
+        "dropped": sum(r.summary["dropped_total"] for r in runs),
+        "wall_s": round(wall, 4),
+        "throughput_fps": fps,
+        "pipeline_efficiency": ratio(fps, backend_fps),
+        "latency_ms": summarize(columns.get("latency_ms", [])),
+        "stages_ms": {stage: summarize(columns.get(f"{stage}_ms", [])) for stage in STAGES},
+        "samples": {name: columns.get(name, []) for name in keep},
+    }
+
+
+def model_entry(s: Subject, policy: str, trtexec: dict | None = None) -> dict:
+    contract, backend = s.backend.contract, s.backend
+    frame_shape = s.inputs[0]["rgb"].shape if s.inputs else (1, contract.height, contract.width, 3)
+    gpu = getattr(backend, "device_memory_bytes", None)
+    only = backend_only(s)
+    return {
+        "name": s.name,
+        "path": str(s.path),
+        "format": s.format,
+        "size_mib": round(s.path.stat().st_size / 2**20, 2),
+        "precision": contract.precision,
+        "layout": contract.metadata.get("layout"),
+        "input": {"height": int(frame_shape[1]), "width": int(frame_shape[2])},
+        "backend": backend.describe(),
+        "variant": {"cuda_graph": s.cuda_graph},
+        "load_s": s.load_s,
+        "warmup": {"seconds": s.warmup_s, "iterations": s.warmup_iterations},
+        "backend_only": only,
+        "end_to_end": end_to_end(s, only["throughput_fps"], policy),
+        "memory": {"host_rss_mib": s.rss_mib, "host_rss_delta_mib": s.rss_delta_mib,
+                   "gpu_mib": round(gpu / 2**20, 2) if gpu is not None else None},
+        "ratios": {},
+        "trtexec": trtexec,
+    }
+
+
+def add_ratios(models: list[dict]) -> None:
+    """Every model over the first: latency ratios < 1 and throughput ratios > 1 mean faster."""
+    first = models[0]
+
+    def get(m, where, what):
+        block = m[where]
+        if block is None:
+            return None
+        value = block[what]
+        return value["p50"] if isinstance(value, dict) else value
+
+    for m in models:
+        m["ratios"] = {
+            "backend_only_p50": ratio(get(m, "backend_only", "latency_ms"), get(first, "backend_only", "latency_ms")),
+            "backend_only_throughput": ratio(get(m, "backend_only", "throughput_fps"),
+                                             get(first, "backend_only", "throughput_fps")),
+            "end_to_end_p50": ratio(get(m, "end_to_end", "latency_ms"), get(first, "end_to_end", "latency_ms")),
+            "end_to_end_throughput": ratio(get(m, "end_to_end", "throughput_fps"),
+                                           get(first, "end_to_end", "throughput_fps")),
+        }
+
+
+def assemble(subjects: Sequence[Subject], *, command: str, environment: dict, settings: dict,
+             trtexec: dict[str, dict] | None = None, notes: Sequence[str] = (),
+             implementation: str = "python") -> dict:
+    trtexec = trtexec or {}
+    models = [model_entry(s, settings.get("policy") or "lossless", trtexec.get(s.name)) for s in subjects]
+    add_ratios(models)
+    return {
+        "schema": SCHEMA,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "tool": {"name": "amf-edge", "version": __version__, "implementation": implementation},
+        "environment": environment,
+        "settings": settings,
+        "models": models,
+        "peak_host_rss_mib": peak_rss_mib(),
+        "notes": list(notes),
+    }
+
+
+def write_json(report: dict, path: Path) -> Path:
+    """Atomically: a report is whole or absent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=1, default=_plain) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def write(report: dict, directory: Path, *, plots: bool = True) -> list[Path]:
+    """report.json, report.md and (with `plots`) the PNGs; the JSON and Markdown first, so a plotting
+    problem loses nothing measured."""
+    from bench import render
+
+    directory = Path(directory)
+    written = [write_json(report, directory / "report.json")]
+    if plots:
+        written += render.write_plots(report, directory)
+    written.append(render.write_markdown(report, directory / "report.md"))
+    return written
+
+
+def terminal_summary(report: dict) -> str:
+    """A few aligned lines per model for the terminal; report.md has the full tables."""
+    rows = [("model", "backend", "p50 ms", "p99 ms", "jitter", "FPS", "×first", "e2e FPS", "e2e p50", "eff.")]
+    for m in report["models"]:
+        only, e2e = m["backend_only"], m["end_to_end"] or {}
+        lat, e2e_lat = only["latency_ms"], e2e.get("latency_ms") or {}
+        rows.append((m["name"], f"{m['backend']['backend']} {m['precision']}", _f(lat["p50"]), _f(lat["p99"]),
+                     _f(lat["jitter"]), _f(only["throughput_fps"], 1), _f(m["ratios"]["backend_only_p50"], 3),
+                     _f(e2e.get("throughput_fps"), 1), _f(e2e_lat.get("p50")), _f(e2e.get("pipeline_efficiency"), 3)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in rows]
+    return "\n".join(lines)
+
+
+def _f(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
