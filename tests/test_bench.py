@@ -78,8 +78,13 @@ def tiny(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    torch = pytest.importorskip("torch")
+def second(tmp_path_factory, tiny) -> Path:
+    """An amf-edge checkpoint (PyTorch eager) where torch is installed; on the torch-free edge target a
+    second ONNX file, so the interleaving and the report are tested there too."""
+    try:
+        import torch
+    except ImportError:
+        return ts.write_onnx(tmp_path_factory.mktemp("bench") / "other.onnx", height=H, width=W)
     from amf_edge.checkpoint import save_checkpoint
     from amf_edge.models import build_model
     from amf_edge.preprocess import PreprocessSpec
@@ -95,16 +100,15 @@ def bench(*args: str) -> int:
     return main(["bench", *args, "--warmup-s", "0.05", "--frames", "3"])
 
 
-def test_cpu_backends_interleaved_with_a_valid_report(tiny, checkpoint, tmp_path, capsys):
+def test_cpu_backends_interleaved_with_a_valid_report(tiny, second, tmp_path, capsys):
     out = tmp_path / "report"
-    assert bench(str(tiny), str(checkpoint), "--iters", "12", "--rounds", "3", "--report", str(out)) == 0
+    assert bench(str(tiny), str(second), "--iters", "12", "--rounds", "3", "--report", str(out)) == 0
     printed = capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     validate(report)
-    assert [m["name"] for m in report["models"]] == ["tiny.onnx", "tiny.pt"] and "tiny.pt" in printed
-    onnx_model, torch_model = report["models"]
-    assert onnx_model["backend"]["backend"] == "ort" and torch_model["backend"]["backend"] == "torch"
-    assert onnx_model["format"] == "onnx" and torch_model["format"] == "checkpoint"
+    assert [m["name"] for m in report["models"]] == ["tiny.onnx", second.name] and second.name in printed
+    onnx_model, other = report["models"]
+    assert onnx_model["backend"]["backend"] == "ort" and onnx_model["format"] == "onnx"
     for m in report["models"]:
         only, e2e = m["backend_only"], m["end_to_end"]
         assert only["timer"] == "wall" and only["iterations"] == len(only["samples_ms"]) == 12
@@ -120,12 +124,13 @@ def test_cpu_backends_interleaved_with_a_valid_report(tiny, checkpoint, tmp_path
         assert means == pytest.approx(e2e["latency_ms"]["mean"], abs=0.01)
         assert set(e2e["stages_ms"]) == set(STAGES)
         assert m["input"] == {"height": H, "width": W}
-    # the big model is slower than the slice, and the ratios say so against the first model
     assert onnx_model["ratios"]["backend_only_p50"] == 1.0
-    assert torch_model["ratios"]["backend_only_p50"] > 1.0 and torch_model["ratios"]["end_to_end_throughput"] < 1.0
+    if second.suffix == ".pt":  # the network in PyTorch is slower than the slice, and the ratios say so
+        assert other["backend"]["backend"] == "torch" and other["format"] == "checkpoint"
+        assert other["ratios"]["backend_only_p50"] > 1.0 and other["ratios"]["end_to_end_throughput"] < 1.0
     assert report["environment"]["host"]["cores_usable"] >= 1 and report["settings"]["rounds"] == 3
     md = (out / "report.md").read_text()
-    assert "tiny.onnx" in md and "tiny.pt" in md
+    assert "tiny.onnx" in md and second.name in md
     for png in ("latency_hist.png", "stages.png", "timeline.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
