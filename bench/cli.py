@@ -51,10 +51,16 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads per inference (ONNX Runtime, PyTorch)")
     parser.add_argument("--trtexec", action="store_true",
                         help="also run trtexec on each engine and put its numbers beside ours")
+    parser.add_argument("--native", action="store_true",
+                        help="also run the C++ runner (make native) on each engine, on the same frames, and report "
+                             "Python over native")
+    parser.add_argument("--dump-frames", type=Path, metavar="DIR",
+                        help="write the frames (the first model's inputs) as .npy files with frames.json, for the "
+                             "C++ runner or other tools")
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench import measure, report
+    from bench import measure, native, report
     from bench.environment import collect_environment, format_environment
     from bench.replay import read_frames
     from runtime.sinks import sink_from_uri
@@ -63,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     for uri in args.sink:
         sink_from_uri(uri)  # a bad URI fails before any model loads
     trtexec = _trtexec_module(args)
+    native_tool = _native_tool(args)
     environment = collect_environment()
     for line in format_environment(environment):
         print(line)
@@ -78,19 +85,29 @@ def run(args: argparse.Namespace) -> int:
                 notes.append(f"no model fixes an input size: measured at {h}×{w}")
         frames = read_frames(source, args.frames)
         measure.prepare_inputs(subjects, frames)
+        if args.dump_frames is not None:
+            print(f"wrote {native.dump_frames(subjects[0].inputs, args.dump_frames)} ({len(frames)} frames)")
         print(f"{len(subjects)} model(s), {len(frames)} frame(s) from {source}; warm-up {args.warmup_s:g} s each, "
               f"{args.iters} iterations in {args.rounds} round(s)")
-        for s in subjects:
-            measure.warm_up(s, args.warmup_s)
-        measure.interleave(subjects, args.iters, args.rounds, lambda s, n, done: measure.time_backend(s, n),
-                           what="backend only")
-        if not args.no_e2e:
-            measure.interleave(
-                subjects, args.iters, args.rounds,
-                lambda s, n, done: measure.time_pipeline(s, frames, n, start=done, policy=args.policy,
-                                                         rate=args.rate, sinks=args.sink),
-                what="end to end")
-        runs = _trtexec_runs(trtexec, subjects, args, environment)
+        interrupted = False
+        try:
+            for s in subjects:
+                measure.warm_up(s, args.warmup_s)
+            measure.interleave(subjects, args.iters, args.rounds, lambda s, n, done: measure.time_backend(s, n),
+                               what="backend only")
+            if not args.no_e2e:
+                measure.interleave(
+                    subjects, args.iters, args.rounds,
+                    lambda s, n, done: measure.time_pipeline(s, frames, n, start=done, policy=args.policy,
+                                                             rate=args.rate, sinks=args.sink),
+                    what="end to end")
+        except KeyboardInterrupt:
+            # what was measured so far is kept, as long as every model has numbers to compare
+            if not all(s.wall_ms for s in subjects):
+                raise
+            interrupted = True
+            notes.append("interrupted (Ctrl-C): the numbers are from the rounds that had run")
+        runs = {} if interrupted else _trtexec_runs(trtexec, subjects, args, environment)
         settings = {"source": source, "frames": len(frames), "iters": args.iters, "warmup_s": args.warmup_s,
                     "rounds": args.rounds, "policy": None if args.no_e2e else args.policy, "rate_fps": args.rate,
                     "sinks": list(args.sink), "device": args.device, "threads": args.threads,
@@ -101,12 +118,16 @@ def run(args: argparse.Namespace) -> int:
                                  settings=settings, trtexec=runs, notes=notes)
     finally:
         measure.close_subjects(subjects)
+    if native_tool is not None and not interrupted:  # after the Python backends let go of the GPU
+        _native_runs(native_tool, subjects, result, args)
     print(report.terminal_summary(result))
     if args.report is not None:
         written = report.write(result, args.report, plots=not args.no_plots)
         print("wrote " + ", ".join(str(p) for p in written))
     else:
         print("add --report DIR to keep report.json, report.md and the plots")
+    if interrupted:
+        raise KeyboardInterrupt
     return 0
 
 
@@ -122,6 +143,38 @@ def _trtexec_module(args):
         raise AmfEdgeError("--trtexec: trtexec was not found on PATH, in /usr/src/tensorrt/bin (JetPack) or in "
                            "$TensorRT_ROOT/bin; install TensorRT's tools or drop --trtexec")
     return trtexec if engines else None
+
+
+def _native_tool(args):
+    """The C++ runner's path when --native is asked for (checked before any model loads); None otherwise."""
+    if not args.native:
+        return None
+    from amf_edge.errors import AmfEdgeError
+    from bench import native
+
+    if not any(m.suffix.lower() == ".engine" for m in args.models):
+        raise AmfEdgeError("--native runs the C++ runner on TensorRT engines; no .engine model was given")
+    return native.require_tool()
+
+
+def _native_runs(tool, subjects, result, args) -> None:
+    import tempfile
+
+    from bench import native
+
+    entries = {m["name"]: m for m in result["models"]}
+    with tempfile.TemporaryDirectory(prefix="amf-edge-native-") as scratch:
+        for i, s in enumerate(subjects):
+            if s.format != "engine":
+                continue
+            where = (args.report / "native" if args.report is not None else Path(scratch)) / f"{i:02d}"
+            frames = native.dump_frames(s.inputs, where / "frames").parent
+            ran = native.run_native(tool, s.path, frames, iterations=args.iters, warmup_s=args.warmup_s,
+                                    cuda_graph=s.cuda_graph, report=where / "report.json")
+            entries[s.name]["native"] = native.beside(ran, entries[s.name])
+            ratios = entries[s.name]["native"]["python_over_native"]
+            print(f"native {s.name}: Python/native p50 {ratios['backend_only_p50']}, "
+                  f"end-to-end throughput Python/native {ratios['end_to_end_throughput']}")
 
 
 def _trtexec_runs(trtexec, subjects, args, environment: dict) -> dict[str, dict]:

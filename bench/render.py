@@ -131,6 +131,7 @@ END_TO_END = [
     Column("policy", lambda m: _get(m, "end_to_end", "policy") or DASH, text=True),
     Column("FPS", lambda m: _fps(_get(m, "end_to_end", "throughput_fps"))),
     Column("pipeline efficiency", lambda m: _fraction(_get(m, "end_to_end", "pipeline_efficiency"))),
+    Column("backend busy", lambda m: _fraction(_get(m, "end_to_end", "backend_busy"))),
     *(Column(f"latency {s} ms", _stat("end_to_end", s)) for s in ("p50", "p90", "p99", "max")),
     Column("frames", lambda m: _int(_get(m, "end_to_end", "frames"))),
     Column("dropped", lambda m: _int(_get(m, "end_to_end", "dropped"))),
@@ -247,7 +248,8 @@ def _end_to_end(models: list[dict]) -> list[str]:
         return ["## End to end", "", "No model ran end to end."]
     return ["## End to end", "",
             "Frames through the real pipeline, capture to output. Pipeline efficiency is end-to-end over "
-            "backend-only throughput.", "", *_table(END_TO_END, models),
+            "backend-only throughput; backend busy is the share of the pipeline runs' time the backend worked "
+            "(the same runs, so drift between the models' turns does not enter it).", "", *_table(END_TO_END, models),
             "", "## Stages (mean ms, end to end)", "",
             "`sum` adds every stage but capture_wait (the wait for the source, before the frame exists); "
             "it matches the latency mean.", "", *_table(STAGE_TABLE, models)]

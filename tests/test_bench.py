@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from amf_edge.errors import AmfEdgeError
 from bench.measure import interleave, shares
 from bench.stats import ratio, summarize, throughput
 from runtime.pipeline import LATENCY_STAGES, STAGES
+from runtime.sources.synthetic import SyntheticSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import trt_standin as ts  # noqa: E402
@@ -135,21 +137,10 @@ def test_cpu_backends_interleaved_with_a_valid_report(tiny, second, tmp_path, ca
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_tensorrt_engine_with_and_without_cuda_graphs_on_device_events(monkeypatch, tiny, tmp_path, capsys):
-    """A stand-in TensorRT and a fake GPU whose clock charges 1 ms per upload, 5 ms per inference and
-    0.25 ms per download: the report's device times must be exactly those, for both variants."""
-    from convert.build import BuildOptions, build_engine
-
-    cuda = ts.FakeCuda(ts.RTX_4090)
-    module = ts.make_world(ts.load_surface(ts.VERSIONS[-1]), cuda=cuda, io=ts.default_io(H, W))
-    monkeypatch.setitem(sys.modules, "tensorrt", module)
-    monkeypatch.setattr("convert.build.query_device", lambda: ts.RTX_4090)
-    monkeypatch.setattr("runtime.backends.trt.open_cuda", lambda: cuda)
-    monkeypatch.setattr(cuda, "close", lambda: None)  # two backends share the one fake GPU
-    engine = tmp_path / "tiny.engine"
-    build_engine(tiny, engine, BuildOptions(), log=lambda line: None, progress=open("/dev/null", "w"))
+def test_tensorrt_engine_with_and_without_cuda_graphs_on_device_events(fake_engine, tmp_path, capsys):
+    """The fake GPU's clock: the report's device times must be exactly its charges, for both variants."""
     out = tmp_path / "report"
-    assert bench(str(engine), "--iters", "4", "--rounds", "2", "--no-e2e", "--report", str(out), "--no-plots") == 0
+    assert bench(str(fake_engine), "--iters", "4", "--rounds", "2", "--no-e2e", "--report", str(out), "--no-plots") == 0
     printed = capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     validate(report)
@@ -165,6 +156,82 @@ def test_tensorrt_engine_with_and_without_cuda_graphs_on_device_events(monkeypat
         assert "--loadEngine=" in m["trtexec"]["command"] and m["trtexec"]["ran"] is False
     assert "--useCudaGraph" in graph["trtexec"]["command"] and "--useCudaGraph" not in plain["trtexec"]["command"]
     assert "trtexec equivalent of tiny.engine" in printed
+
+
+@pytest.fixture
+def fake_engine(monkeypatch, tiny, tmp_path) -> Path:
+    """A stand-in TensorRT bundle of the tiny model on a fake GPU (1 ms per upload, 5 ms per inference,
+    0.25 ms per download)."""
+    from convert.build import BuildOptions, build_engine
+
+    cuda = ts.FakeCuda(ts.RTX_4090)
+    module = ts.make_world(ts.load_surface(ts.VERSIONS[-1]), cuda=cuda, io=ts.default_io(H, W))
+    monkeypatch.setitem(sys.modules, "tensorrt", module)
+    monkeypatch.setattr("convert.build.query_device", lambda: ts.RTX_4090)
+    monkeypatch.setattr("runtime.backends.trt.open_cuda", lambda: cuda)
+    monkeypatch.setattr(cuda, "close", lambda: None)  # two backends share the one fake GPU
+    engine = tmp_path / "tiny.engine"
+    build_engine(tiny, engine, BuildOptions(), log=lambda line: None, progress=open(os.devnull, "w"))
+    return engine
+
+
+def test_frames_are_dumped_for_the_native_runner(tiny, tmp_path, capsys):
+    from bench.native import read_frames
+
+    out = tmp_path / "frames"
+    assert bench(str(tiny), "--iters", "2", "--rounds", "1", "--no-e2e", "--dump-frames", str(out)) == 0
+    manifest = json.loads((out / "frames.json").read_text())
+    assert manifest["format"] == "amf-edge-frames" and manifest["count"] == 3 and (manifest["height"], manifest["width"]) == (H, W)
+    assert manifest["inputs"] == {"rgb": {"dtype": "uint8", "shape": [1, H, W, 3]},
+                                  "depth": {"dtype": "float32", "shape": [1, H, W]}}
+    frames = read_frames(out)
+    first = next(iter(SyntheticSource(f"synthetic://?n=3&height={H}&width={W}"))).sample
+    np.testing.assert_array_equal(frames[0]["rgb"][0], first.rgb)  # the model's inputs, exactly
+    np.testing.assert_array_equal(frames[0]["depth"][0], first.depth_m())
+    (out / "frames.json").write_text(json.dumps({**manifest, "version": 2}))
+    with pytest.raises(AmfEdgeError, match="expected format 'amf-edge-frames' version 1"):
+        read_frames(out)
+
+
+def test_native_runs_beside_python_on_the_same_frames(fake_engine, tmp_path, monkeypatch, capsys):
+    """A stand-in for the C++ runner: it checks it was given the dumped frames and reports fixed numbers;
+    the report must carry them and Python over native."""
+    runner = tmp_path / "amf-edge-bench-native"
+    runner.write_text(f"""#!{sys.executable}
+import json, pathlib, sys
+args = sys.argv[1:]
+frames = pathlib.Path(args[args.index("--frames") + 1])
+assert json.loads((frames / "frames.json").read_text())["count"] == 3, "frames missing"
+stats = {{"n": 4, "mean": 5.0, "std": 0.0, "jitter": 0.0, "min": 5.0, "p50": 5.0, "p90": 5.0, "p99": 5.0, "max": 5.0}}
+report = {{"models": [{{"backend_only": {{"timer": "cuda-events", "iterations": 4, "throughput_fps": 200.0,
+           "latency_ms": stats, "compute_ms": stats, "host_ms": stats, "graph": "--cuda-graph" in args}}}}]}}
+pathlib.Path(args[args.index("--report") + 1]).write_text(json.dumps(report))
+""")
+    runner.chmod(0o755)
+    monkeypatch.setenv("AMF_EDGE_NATIVE", str(runner))
+    out = tmp_path / "report"
+    assert bench(str(fake_engine), "--iters", "4", "--rounds", "1", "--native", "--report", str(out), "--no-plots") == 0
+    report = json.loads((out / "report.json").read_text())
+    validate(report)
+    for m in report["models"]:
+        native = m["native"]
+        assert native["backend_only"]["latency_ms"]["p50"] == 5.0
+        assert native["python_over_native"]["backend_only_p50"] == pytest.approx(7.25 / 5.0, abs=1e-3)
+        assert native["python_over_native"]["end_to_end_throughput"] == pytest.approx(
+            m["end_to_end"]["throughput_fps"] / 200.0, abs=1e-3)
+    assert "--cuda-graph" in report["models"][1]["native"]["command"]
+    assert "--cuda-graph" not in report["models"][0]["native"]["command"]
+    assert "native tiny.engine: Python/native p50" in capsys.readouterr().out
+
+
+def test_native_is_for_engines_and_needs_the_built_runner(tiny, fake_engine, monkeypatch, capsys):
+    assert main(["bench", str(tiny), "--native", "--iters", "2"]) == 1
+    assert "no .engine model was given" in capsys.readouterr().err
+    monkeypatch.setenv("AMF_EDGE_NATIVE", "/nonexistent")
+    monkeypatch.setattr("bench.native.BUILD_DIR", Path("/nonexistent"))
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    assert main(["bench", str(fake_engine), "--native", "--iters", "2"]) == 1
+    assert "make native" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [
@@ -197,3 +264,25 @@ def test_environment_errors_name_the_fix():
     with pytest.raises(AmfEdgeError, match="list each model once"):
         from bench.measure import load_subjects
         load_subjects([Path("a.onnx"), Path("./a.onnx")])
+
+
+def test_ctrl_c_keeps_what_was_measured(tiny, tmp_path, monkeypatch, capsys):
+    """Interrupted during the end-to-end turns: the report is written from the rounds that ran, exit 130."""
+    import bench.measure as measure
+
+    real, calls = measure.time_pipeline, []
+
+    def interrupt_second_turn(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(measure, "time_pipeline", interrupt_second_turn)
+    out = tmp_path / "report"
+    assert bench(str(tiny), "--iters", "4", "--rounds", "2", "--report", str(out), "--no-plots") == 130
+    report = json.loads((out / "report.json").read_text())
+    validate(report)
+    (m,) = report["models"]
+    assert m["backend_only"]["iterations"] == 4 and m["end_to_end"]["frames"] == 2
+    assert any("interrupted" in note for note in report["notes"])

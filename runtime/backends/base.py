@@ -40,6 +40,11 @@ class Backend(abc.ABC):
         the host (no copies to measure)."""
         return None
 
+    @property
+    def device_memory_bytes(self) -> int | None:
+        """GPU memory this backend holds (engine, buffers, activations); None for backends on the host."""
+        return None
+
     def describe(self) -> dict:
         """What ran: backend, device, provider, precision (for summaries and benchmark reports)."""
         return {"backend": self.name, "precision": self.contract.precision}

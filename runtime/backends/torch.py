@@ -78,6 +78,13 @@ class TorchBackend(SynchronousBackend):
                 results["overlay"] = (blended + 0.5).clamp(0, 255).to(torch.uint8)
         return {n: results[n].cpu().numpy() for n in wanted}
 
+    @property
+    def device_memory_bytes(self) -> int | None:
+        """The most GPU memory PyTorch has held for this process so far (weights and activations); None on the CPU."""
+        if self.device.type != "cuda":
+            return None
+        return int(self.torch.cuda.max_memory_allocated(self.device))
+
     def describe(self) -> dict:
         return {**super().describe(), "model": str(self.path), "device": str(self.device),
                 "threads": self.torch.get_num_threads(), "torch": str(self.torch.__version__)}

@@ -119,7 +119,7 @@ class TensorRTBackend(Backend):
             for slot in self._slots:
                 self._capture(slot)
         # other processes allocate too: an estimate, good to the engine's scale
-        self.device_memory_bytes = max(0, free_before - cuda.memory_info()[0])
+        self._device_memory = max(0, free_before - cuda.memory_info()[0])
         self._timing: dict[str, float] | None = None
 
     @staticmethod
@@ -242,6 +242,10 @@ class TensorRTBackend(Backend):
 
     def device_timing_ms(self) -> dict[str, float] | None:
         return self._timing
+
+    @property
+    def device_memory_bytes(self) -> int | None:
+        return self._device_memory
 
     def describe(self) -> dict:
         return {**super().describe(), "tensorrt": self.tensorrt_version, "device": self.device.name,
