@@ -401,8 +401,8 @@ def _hist_panel(ax, series: list[tuple[str, np.ndarray]], log: bool) -> None:
         # backend-only filled, end-to-end as an outline over it: both stay visible where they overlap
         ax.hist(x, bins=edges, histtype="stepfilled" if j == 0 else "step", alpha=0.5 if j == 0 else 1.0,
                 color=colour, linewidth=1.5, label=text)
-        # of the samples drawn, not the report's latency_ms: with the cuda-events timer those are device times
-        # while samples_ms are the host's wall clock (bench.stats's linear interpolation either way)
+        # of the samples drawn: the end-to-end series has no precomputed statistics to take them from
+        # (bench.stats's linear interpolation, as for latency_ms)
         p50, p99 = np.percentile(x, [50, 99])
         ax.axvline(p50, color=colour, linestyle="-", linewidth=1.2, label=f"{label} p50 {_ms(p50)} ms")
         ax.axvline(p99, color=colour, linestyle="--", linewidth=1.2, label=f"{label} p99 {_ms(p99)} ms")

@@ -49,7 +49,7 @@ def _end_to_end(rng: np.random.Generator, frames: int, base_ms: float) -> dict:
 def _model(rng: np.random.Generator, name: str, base_ms: float, gpu: bool, e2e: bool, iters: int) -> dict:
     latency = base_ms + rng.gamma(2.0, 0.05 * base_ms, iters)
     compute = latency * 0.8 if gpu else None
-    wall = latency + 0.3 if gpu else latency  # on a device, samples_ms stay the host's wall clock
+    wall = latency + 0.3 if gpu else latency  # on a device the host's wall clock (host_ms) adds its staging
     return {
         "name": name, "path": f"runs/{name.split()[0]}", "format": "engine" if gpu else "onnx", "size_mib": 48.2,
         "precision": "fp16" if gpu else "fp32", "layout": "nchw", "input": {"height": 480, "width": 640},
@@ -60,7 +60,7 @@ def _model(rng: np.random.Generator, name: str, base_ms: float, gpu: bool, e2e: 
             "timer": "cuda-events" if gpu else "wall", "iterations": iters, "throughput_fps": throughput(wall),
             "latency_ms": summarize(latency), "compute_ms": summarize(compute) if gpu else None,
             "upload_ms": summarize(latency * 0.1) if gpu else None,
-            "download_ms": summarize(latency * 0.05) if gpu else None, "samples_ms": wall.tolist(),
+            "download_ms": summarize(latency * 0.05) if gpu else None, "samples_ms": latency.tolist(),
             **({"host_ms": summarize(wall)} if gpu else {})},
         "end_to_end": _end_to_end(rng, iters, base_ms) if e2e else None,
         "memory": {"host_rss_mib": 900.0, "host_rss_delta_mib": 35.5 if e2e else None,
