@@ -92,11 +92,8 @@ def format_environment(env: dict) -> list[str]:
     names = (("python", "Python"), ("tensorrt", "TensorRT"), ("onnxruntime", "onnxruntime"), ("torch", "torch"),
              ("numpy", "numpy"), ("amf-edge", "amf-edge"))
     lines.append("Software: " + ", ".join(f"{label} {sw[key]}" for key, label in names if sw.get(key)))
-    jetson = env.get("jetson")
-    if jetson:
-        mode = jetson.get("power_mode") or "unknown"
-        mode_id = f" (id {jetson['power_mode_id']})" if jetson.get("power_mode_id") is not None else ""
-        lines.append(f"Jetson: {jetson['model']}, L4T {jetson.get('l4t') or '?'}, power mode {mode}{mode_id}")
+    if env.get("jetson"):
+        lines.append(f"Jetson: {describe_jetson(env['jetson'])}")
     return lines
 
 
@@ -110,6 +107,13 @@ def _describe_gpu(gpu: dict | None) -> str:
                f"CUDA runtime {gpu['cuda_runtime']}" if gpu.get("cuda_runtime") else None]
     shown = [d for d in details if d]
     return gpu["name"] + (f" ({', '.join(shown)})" if shown else "")
+
+
+def describe_jetson(jetson: dict) -> str:
+    """The board, L4T release and power mode in one line (the terminal and report.md)."""
+    mode = jetson.get("power_mode") or "unknown"
+    mode_id = f" (id {jetson['power_mode_id']})" if jetson.get("power_mode_id") is not None else ""
+    return f"{jetson['model']}, L4T {jetson.get('l4t') or '?'}, power mode {mode}{mode_id}"
 
 
 # ---------------------------------------------------------------------------------------------- probes

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from amf_edge.errors import AmfEdgeError
+from bench.environment import describe_jetson
 # STAGES[0], capture_wait, happens before the frame exists: it is not part of latency, so not of the stage sum
 from runtime.pipeline import LATENCY_STAGES, STAGES
 
@@ -181,13 +182,6 @@ def _gpu_line(gpu: dict | None) -> str:
                    f"{memory:.0f} MiB" if memory is not None else None)
 
 
-def _jetson_line(jetson: dict) -> str:
-    mode = jetson.get("power_mode")
-    if mode is not None and jetson.get("power_mode_id") is not None:
-        mode = f"{mode} (id {jetson['power_mode_id']})"
-    return _joined(jetson["model"], _labelled("L4T", jetson.get("l4t")), _labelled("power mode", mode))
-
-
 def _environment(env: dict) -> list[str]:
     host = env["host"]
     memory = host.get("memory_gib")
@@ -199,7 +193,7 @@ def _environment(env: dict) -> list[str]:
              f"- OS: {os_text or DASH}",
              f"- GPU: {_gpu_line(env['gpu'])}"]
     if env["jetson"] is not None:
-        lines.append(f"- Jetson: {_jetson_line(env['jetson'])}")
+        lines.append(f"- Jetson: {describe_jetson(env['jetson'])}")
     if software:
         lines.append(f"- software: {software}")
     for warning in env["warnings"]:
