@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 from amf_edge.config import BATCHNORMS, ENCODERS, FUSIONS, ModelConfig
 from amf_edge.presets import get_preset, preset_names
@@ -42,11 +44,20 @@ def _modalities(text: str) -> tuple[str, ...]:
     return tuple(m.strip() for m in text.split(",") if m.strip())
 
 
-def positive_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 16:
-        raise argparse.ArgumentTypeError(f"expected a size in pixels of at least 16, got {text!r}")
-    return value
+def bounded(kind: type, low: float, expected: str, *, strict: bool = False) -> Callable[[str], Any]:
+    """An argparse type: `kind(text)` at least `low` (above it with `strict`), else the error
+    "expected <expected>, got '<text>'"."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not (value > low if strict else value >= low):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_size = bounded(int, 16, "a size in pixels of at least 16")

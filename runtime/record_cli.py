@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from amf_edge.arguments import bounded
 from amf_edge.errors import AmfEdgeError
 from runtime import realsense
 from runtime.realsense import COLOR_FORMATS, choose_streams, import_rs
@@ -149,24 +150,9 @@ class Recorder:
         self.close()
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of frames ≥ 1, got {text!r}")
-    return value
+# argparse types: amf_edge.arguments.bounded, as every command's
+_positive_float = bounded(float, 0, "a number of seconds > 0", strict=True)
+_positive_int = bounded(int, 1, "a number of frames ≥ 1")
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
