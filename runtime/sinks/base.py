@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -93,6 +94,16 @@ class Sink(abc.ABC):
 
     def stats(self) -> dict:
         return {"written": self.written}
+
+
+def prepare_file(uri: str, path: Path, hint: str) -> None:
+    """Make `path` ready to be written at open: not a folder (`hint` says what to name instead), its folder there."""
+    if path.is_dir():
+        raise AmfEdgeError(f"{uri}: {path} is a folder; {hint}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AmfEdgeError(f"{uri}: cannot create the folder {path.parent} ({e.strerror})") from None
 
 
 def uri_path(uri: str, example: str) -> str:

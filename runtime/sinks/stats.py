@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from amf_edge.errors import AmfEdgeError
-from runtime.sinks.base import Result, RunReport, Sink, SinkContext, uri_options, uri_path
+from runtime.sinks.base import Result, RunReport, Sink, SinkContext, prepare_file, uri_options, uri_path
 
 EXAMPLE = "stats://runs/stats.json"
 FORMAT, VERSION = "amf-edge-run-stats", 1
@@ -40,12 +40,7 @@ class StatsSink(Sink):
 
     def open(self, context: SinkContext) -> None:
         super().open(context)
-        if self.path.is_dir():
-            raise AmfEdgeError(f"{self.uri}: {self.path} is a folder; name a .json file")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise AmfEdgeError(f"{self.uri}: cannot create the folder {self.path.parent} ({e.strerror})") from None
+        prepare_file(self.uri, self.path, "name a .json file")
 
     def write(self, result: Result) -> None:
         self.written += 1  # the pipeline's frame log holds the numbers; they are complete only at close

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
-from runtime.sinks.base import Result, RunReport, Sink, SinkContext, choice, positive, uri_options, uri_path
+from runtime.sinks.base import (Result, RunReport, Sink, SinkContext, choice, positive, prepare_file, uri_options,
+                                 uri_path)
 from runtime.sinks.views import VIEWS, render, view_size
 
 EXAMPLE = "video://out.mp4?fps=30&view=overlay"
@@ -44,12 +45,7 @@ class VideoSink(Sink):
     def open(self, context: SinkContext) -> None:
         super().open(context)
         self.cv2 = require_module("cv2", "opencv-python-headless", "writing video")
-        if self.path.is_dir():
-            raise AmfEdgeError(f"{self.uri}: {self.path} is a folder; name a file such as {self.path / 'out.mp4'}")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise AmfEdgeError(f"{self.uri}: cannot create the folder {self.path.parent} ({e.strerror})") from None
+        prepare_file(self.uri, self.path, f"name a file such as {self.path / 'out.mp4'}")
         if context.frame_size is not None:  # fail before the first frame where the size is known
             self._start(*view_size(self.view, *context.frame_size))
 
