@@ -48,7 +48,7 @@ def dump_frames(inputs: Sequence[dict[str, np.ndarray]], directory: Path) -> Pat
     return path
 
 
-def read_frames(directory: Path) -> list[dict[str, np.ndarray]]:
+def load_dumped_frames(directory: Path) -> list[dict[str, np.ndarray]]:
     """The inputs `dump_frames` wrote (for tests, and for tools that want them back)."""
     path = Path(directory) / "frames.json"
     try:

@@ -176,7 +176,7 @@ def fake_engine(monkeypatch, tiny, tmp_path) -> Path:
 
 
 def test_frames_are_dumped_for_the_native_runner(tiny, tmp_path, capsys):
-    from bench.native import read_frames
+    from bench.native import load_dumped_frames
 
     out = tmp_path / "frames"
     assert bench(str(tiny), "--iters", "2", "--rounds", "1", "--no-e2e", "--dump-frames", str(out)) == 0
@@ -184,13 +184,13 @@ def test_frames_are_dumped_for_the_native_runner(tiny, tmp_path, capsys):
     assert manifest["format"] == "amf-edge-frames" and manifest["count"] == 3 and (manifest["height"], manifest["width"]) == (H, W)
     assert manifest["inputs"] == {"rgb": {"dtype": "uint8", "shape": [1, H, W, 3]},
                                   "depth": {"dtype": "float32", "shape": [1, H, W]}}
-    frames = read_frames(out)
+    frames = load_dumped_frames(out)
     first = next(iter(SyntheticSource(f"synthetic://?n=3&height={H}&width={W}"))).sample
     np.testing.assert_array_equal(frames[0]["rgb"][0], first.rgb)  # the model's inputs, exactly
     np.testing.assert_array_equal(frames[0]["depth"][0], first.depth_m())
     (out / "frames.json").write_text(json.dumps({**manifest, "version": 2}))
     with pytest.raises(AmfEdgeError, match="expected format 'amf-edge-frames' version 1"):
-        read_frames(out)
+        load_dumped_frames(out)
 
 
 def test_native_runs_beside_python_on_the_same_frames(fake_engine, tmp_path, monkeypatch, capsys):
