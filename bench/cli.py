@@ -89,18 +89,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {native.dump_frames(subjects[0].inputs, args.dump_frames)} ({len(frames)} frames)")
         print(f"{len(subjects)} model(s), {len(frames)} frame(s) from {source}; warm-up {args.warmup_s:g} s each, "
               f"{args.iters} iterations in {args.rounds} round(s)")
+
+        def turn(s: measure.Subject, n: int, done: int) -> None:
+            # A model's pipeline turn follows its backend-only turn, seconds apart, so a shared machine's
+            # drift lands in both halves of the pipeline efficiency rather than between them.
+            measure.time_backend(s, n)
+            if not args.no_e2e:
+                measure.time_pipeline(s, frames, n, start=done, policy=args.policy, rate=args.rate, sinks=args.sink)
+
         interrupted = False
         try:
             for s in subjects:
                 measure.warm_up(s, args.warmup_s)
-            measure.interleave(subjects, args.iters, args.rounds, lambda s, n, done: measure.time_backend(s, n),
-                               what="backend only")
-            if not args.no_e2e:
-                measure.interleave(
-                    subjects, args.iters, args.rounds,
-                    lambda s, n, done: measure.time_pipeline(s, frames, n, start=done, policy=args.policy,
-                                                             rate=args.rate, sinks=args.sink),
-                    what="end to end")
+            measure.interleave(subjects, args.iters, args.rounds, turn,
+                               what="backend only" if args.no_e2e else "backend only + end to end")
         except KeyboardInterrupt:
             # what was measured so far is kept, as long as every model has numbers to compare
             if not all(s.wall_ms for s in subjects):

@@ -266,6 +266,21 @@ def test_environment_errors_name_the_fix():
         load_subjects([Path("a.onnx"), Path("./a.onnx")])
 
 
+def test_each_models_pipeline_turn_follows_its_backend_only_turn(tiny, second, monkeypatch, capsys):
+    """The two halves of pipeline efficiency are measured seconds apart, never a whole phase apart."""
+    import bench.measure as measure
+
+    turns = []
+    for kind in ("backend", "pipeline"):
+        real = getattr(measure, f"time_{kind}")
+        monkeypatch.setattr(measure, f"time_{kind}",
+                            lambda s, *a, _real=real, _kind=kind, **k: (turns.append((_kind, s.name)), _real(s, *a, **k)))
+    assert bench(str(tiny), str(second), "--iters", "4", "--rounds", "2") == 0
+    a, b = "tiny.onnx", second.name
+    assert turns == [("backend", a), ("pipeline", a), ("backend", b), ("pipeline", b)] * 2
+    assert "backend only + end to end round 2/2" in capsys.readouterr().out
+
+
 def test_ctrl_c_keeps_what_was_measured(tiny, tmp_path, monkeypatch, capsys):
     """Interrupted during the end-to-end turns: the report is written from the rounds that ran, exit 130."""
     import bench.measure as measure

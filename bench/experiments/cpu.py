@@ -198,8 +198,8 @@ def render(configs: list[dict], peak: dict, profiles: dict, env: dict, command: 
         "Each table is one `amf-edge bench` run: the models took turns, so ratios within a table hold on this "
         "shared machine; absolute numbers move ±10–20 % between runs. Latency is the median (p50) of back-to-back "
         "inferences; end to end runs the `amf-edge run` pipeline (lossless) on the same frames. Pipeline "
-        "efficiency is end-to-end over backend-only throughput (runs minutes apart, so the machine's drift is in "
-        "it); backend busy is the share of the pipeline runs' own time the backend was at work (1 − it is what "
+        "efficiency is end-to-end over backend-only throughput (each model's pipeline turn right after its "
+        "backend-only turn, so the two see the same machine); backend busy is the share of the pipeline runs' own time the backend was at work (1 − it is what "
         "capture, preprocessing, queues and sinks cost).",
         "",
         f"Matrix-product peak of this CPU (FP32, {peak['size']}² × {peak['size']}², fastest of 10, before and after "
