@@ -153,9 +153,9 @@ def quantize_int8(src: Path, out: Path, options: QuantizeOptions, calib: Calibra
     name_nodes(model)
     body = split_body(model)
     op_types = None if cpu else list(INT8_OPS)
-    extra = {"ActivationSymmetric": not cpu, "WeightSymmetric": True}
+    settings = ort_settings(q, options.precision)
     if options.method == "percentile":
-        extra["CalibPercentile"] = options.percentile
+        settings["extra_options"]["CalibPercentile"] = options.percentile
     key = cache_key(file_sha256(src), calib, options.method,
                     {"op_types": op_types or "all", "percentile": options.percentile if options.method == "percentile" else None})
     hit = check_cache(cache, key)
@@ -171,12 +171,9 @@ def quantize_int8(src: Path, out: Path, options: QuantizeOptions, calib: Calibra
             ort_cache.write_text(json.dumps(read_cache(cache, key)["ort_tensors_data"]))
         with _quiet("root"):
             q.quantize_static(
-                str(pre), str(out), _Reader(calib, contract) if not hit else None,
-                quant_format=q.QuantFormat.QDQ, per_channel=True,
-                activation_type=q.QuantType.QUInt8 if cpu else q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
+                str(pre), str(out), _Reader(calib, contract) if not hit else None, **settings,
                 op_types_to_quantize=op_types, nodes_to_exclude=[*body.outside, *options.keep],
-                calibrate_method=_method(q, options.method), extra_options=extra,
-                calibration_cache_path=str(ort_cache))
+                calibrate_method=_method(q, options.method), calibration_cache_path=str(ort_cache))
         if not hit:
             write_cache(cache, key, {"ort_tensors_data": json.loads(ort_cache.read_text())})
     return {"calibration": {"set": calib.name, "content_sha256": calib.content_sha256, "frames": len(calib),
@@ -217,6 +214,16 @@ def make_variant(src: str | Path, out: str | Path, options: QuantizeOptions, *, 
     onnx.save(model, str(tmp))
     tmp.replace(out)
     return out
+
+
+def ort_settings(q, precision: str) -> dict:
+    """quantize_static's scheme for `precision` (q: onnxruntime.quantization): Q/DQ, int8 weights per output
+    channel, symmetric; activations int8 symmetric for TensorRT, uint8 asymmetric for ONNX Runtime's x86
+    kernels (the U8S8 path)."""
+    cpu = precision == "int8-cpu"
+    return {"quant_format": q.QuantFormat.QDQ, "per_channel": True,
+            "activation_type": q.QuantType.QUInt8 if cpu else q.QuantType.QInt8, "weight_type": q.QuantType.QInt8,
+            "extra_options": {"ActivationSymmetric": not cpu, "WeightSymmetric": True}}
 
 
 def _method(q, name: str):

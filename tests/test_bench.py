@@ -271,10 +271,17 @@ def test_each_models_pipeline_turn_follows_its_backend_only_turn(tiny, second, m
     import bench.measure as measure
 
     turns = []
-    for kind in ("backend", "pipeline"):
+
+    def recorded(kind: str):
         real = getattr(measure, f"time_{kind}")
-        monkeypatch.setattr(measure, f"time_{kind}",
-                            lambda s, *a, _real=real, _kind=kind, **k: (turns.append((_kind, s.name)), _real(s, *a, **k)))
+
+        def timed(subject, *args, **kwargs):
+            turns.append((kind, subject.name))
+            return real(subject, *args, **kwargs)
+        return timed
+
+    for kind in ("backend", "pipeline"):
+        monkeypatch.setattr(measure, f"time_{kind}", recorded(kind))
     assert bench(str(tiny), str(second), "--iters", "4", "--rounds", "2") == 0
     a, b = "tiny.onnx", second.name
     assert turns == [("backend", a), ("pipeline", a), ("backend", b), ("pipeline", b)] * 2

@@ -7,6 +7,8 @@ does not depend on the weights' values; FP32 ONNX exports in every layout; the I
 on calib_data/), runs `amf-edge bench` on them (the PyTorch checkpoint first, so ratios are against eager
 PyTorch), measures this CPU's matrix-product peak, and rewrites the part of docs/benchmarks.md between
 the BEGIN/END markers. The bench reports stay in --work (report.json, report.md, plots per configuration).
+A plain ResNet-18 segmentation net, timed the same way (bench/experiments/reference.py), is the yardstick
+the targets are set by.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from amf_edge.errors import AmfEdgeError
+from bench.experiments import reference
 
 BEGIN, END = "<!-- bench:cpu:begin -->", "<!-- bench:cpu:end -->"
 ESANET = {"params_m": 31.2, "gflops": 34.9, "input": "480×640"}  # ESANet R34-NBt1D, its README
@@ -105,15 +108,14 @@ def op_profile(model: Path, iterations: int = 10) -> dict:
     import onnxruntime as ort
 
     from amf_edge.contract import ModelContract, read_metadata
+    from runtime.backends.ort import session_options
     from runtime.sources.synthetic import SyntheticSource
 
     c = ModelContract.from_metadata(read_metadata(model))  # the metadata alone: no session to load
     inputs = c.inputs(next(iter(SyntheticSource(f"synthetic://?n=1&height={c.height}&width={c.width}"))).sample)
 
     def session(spinning: bool, profiling: bool = False):
-        options = ort.SessionOptions()
-        options.inter_op_num_threads = 1  # as runtime/backends/ort.py
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        options = session_options(ort, spinning=spinning)
         if profiling:
             options.enable_profiling = True
             options.profile_file_prefix = str(model.with_suffix("")) + "-profile"
@@ -181,7 +183,7 @@ def _kind_label(kind: str) -> str:
     return "PyTorch eager" if kind == "eager" else f"ONNX Runtime {kind.replace('-', ' ').replace('fp32', 'FP32').replace('int8 cpu', 'INT8-CPU')}"
 
 
-def render(configs: list[dict], peak: dict, profiles: dict, env: dict, command: str) -> str:
+def render(configs: list[dict], peak: dict, profiles: dict, env: dict, command: str, ref: dict | None = None) -> str:
     host = env["host"]
     soft = env["software"]
     lines = [
@@ -199,8 +201,8 @@ def render(configs: list[dict], peak: dict, profiles: dict, env: dict, command: 
         "shared machine; absolute numbers move ±10–20 % between runs. Latency is the median (p50) of back-to-back "
         "inferences; end to end runs the `amf-edge run` pipeline (lossless) on the same frames. Pipeline "
         "efficiency is end-to-end over backend-only throughput (each model's pipeline turn right after its "
-        "backend-only turn, so the two see the same machine); backend busy is the share of the pipeline runs' own time the backend was at work (1 − it is what "
-        "capture, preprocessing, queues and sinks cost).",
+        "backend-only turn, so the two see the same machine); backend busy is the share of the pipeline runs' own "
+        "time the backend was at work (1 − it is what capture, preprocessing, queues and sinks cost).",
         "",
         f"Matrix-product peak of this CPU (FP32, {peak['size']}² × {peak['size']}², fastest of 10, before and after "
         f"the runs): ONNX Runtime {peak['onnxruntime_gflops']}, numpy {peak['numpy_gflops']}, PyTorch "
@@ -225,8 +227,23 @@ def render(configs: list[dict], peak: dict, profiles: dict, env: dict, command: 
                 f"{_f(e2e.get('pipeline_efficiency'), 3)} | {_f(e2e.get('backend_busy'), 3)} | "
                 f"{_f((e2e.get('latency_ms') or {}).get('p50'))} |")
         lines.append("")
-    lines += targets_table(configs) + [""] + profile_section(profiles, configs[0]["flops"], peak["peak_gflops"]) + [""] + cost_table(configs) + [END]
+    lines += targets_table(configs) + [""]
+    if ref:
+        lines += reference_section(ref, configs, profiles, peak) + [""]
+    lines += profile_section(profiles, configs[0]["flops"], peak["peak_gflops"]) + [""] + cost_table(configs) + [END]
     return "\n".join(lines)
+
+
+def reference_section(ref: dict, configs: list[dict], profiles: dict, peak: dict) -> list[str]:
+    """The plain ResNet-18 beside asymfusion-r18 (bench/experiments/reference.py)."""
+    ours = [{"name": c["preset"], "height": c["height"], "width": c["width"],
+             "fp32_ms": c["models"]["fp32-grouped"]["model"]["backend_only"]["latency_ms"]["p50"],
+             "int8_ms": c["models"]["int8-cpu-grouped"]["model"]["backend_only"]["latency_ms"]["p50"],
+             "compute_efficiency": c["models"]["fp32-grouped"]["compute_efficiency"]}
+            for c in configs if c["preset"] == "asymfusion-r18"]
+    conv_ms = sum(v for op, v in profiles["int8-cpu"]["ops_ms"].items() if "Conv" in op)
+    conv_gops = configs[0]["flops"] / conv_ms / 1e6 if configs[0]["preset"] == "asymfusion-r18" else None
+    return reference.section(ref, ours, peak["peak_gflops"], conv_gops)
 
 
 def target_values(c: dict) -> dict:
@@ -256,8 +273,8 @@ def targets_table(configs: list[dict]) -> list[str]:
             busy = f" (backend busy {_f(v['backend_busy'], 3)})" if key == "pipeline_efficiency" else ""
             cells.append(f"{_f(v[key], 3)} {'✔' if ok else '✘'}{busy}")
         lines.append(f"| {c['preset']} | {c['height']}×{c['width']} | " + " | ".join(cells) + " |")
-    lines += [""] + pipeline_notes(configs)
-    return lines
+    notes = pipeline_notes(configs)
+    return lines + ([""] + notes if notes else [])
 
 
 def pipeline_notes(configs: list[dict]) -> list[str]:
@@ -355,6 +372,10 @@ def _size(text: str) -> tuple[int, int]:
     return int(h), int(w)
 
 
+def _iters(at_240x320: int, height: int, width: int) -> int:
+    return max(8, round(at_240x320 * 240 * 320 / (height * width)))
+
+
 def measure(args) -> dict:
     """Make the models, bench every configuration, profile the first, and the peak before and after."""
     peak = matmul_peak(None)
@@ -363,13 +384,16 @@ def measure(args) -> dict:
     for preset in args.presets:
         for height, width in args.sizes:
             models = make_models(preset, height, width, args.work)
-            iters = max(8, round(args.iters * 240 * 320 / (height * width)))
+            iters = _iters(args.iters, height, width)
             folder = args.work / f"{preset}-{height}x{width}" / "report"
             bench(models, folder, iters, args.rounds, args.warmup_s)
             measured["reports"].append({"preset": preset, "height": height, "width": width, "path": str(folder)})
             if not measured["profiles"]:  # the first configuration explains the rest: where the time goes
                 measured["profiles"] = {"config": f"{preset}, {height}×{width}",
                                         **{m.stem: op_profile(m) for m in models if m.stem in ("fp32-grouped", "int8-cpu")}}
+    measured["reference"] = {"int8_gemm_gops": reference.int8_gemm_peak(),
+                             "sizes": [reference.measure(height, width, args.work, _iters(args.iters, height, width),
+                                                         args.rounds, args.warmup_s) for height, width in args.sizes]}
     again = matmul_peak(None)  # once more after the runs: the better of the two counts
     measured["peak"] = max(peak, again, key=lambda p: p["peak_gflops"])
     return measured
@@ -400,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                for r in measured["reports"]]
     command = measured.setdefault("command", "python -m bench.experiments.cpu " + " ".join(
         sys.argv[1:] if argv is None else argv).replace("--reuse", "").strip())
-    write_section(args.out, render(configs, peak, profiles, collect_environment(), command.strip()))
+    write_section(args.out, render(configs, peak, profiles, collect_environment(), command.strip(),
+                                   measured.get("reference")))
     print(f"wrote {args.out}")
     return 0
 

@@ -28,13 +28,7 @@ class OnnxRuntimeBackend(SynchronousBackend):
         ort = require_module("onnxruntime", "onnxruntime", "the ONNX Runtime backend")
         self.path = Path(path)
         providers = _providers(ort, device)
-        options = ort.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        # One inference at a time per session: inter-op parallelism only adds threads competing
-        # with capture and output on small boards.
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(ort, threads)
         state = ort.capi.onnxruntime_pybind11_state
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
@@ -90,6 +84,19 @@ class OnnxRuntimeBackend(SynchronousBackend):
 
     def close(self) -> None:
         self.session = None  # the session frees its memory when the last reference goes
+
+
+def session_options(ort, threads: int | None = None, *, spinning: bool = False):
+    """The runtime's session settings (the bench's experiments time other models with the same ones)."""
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    # One inference at a time per session: inter-op parallelism only adds threads competing
+    # with capture and output on small boards.
+    options.inter_op_num_threads = 1
+    # Threads that spin between operators would take the cores from capture and sinks.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return options
 
 
 def _providers(ort, device: str) -> list:
