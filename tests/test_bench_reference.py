@@ -35,17 +35,17 @@ def test_measure_makes_fp32_and_int8_cpu_models_and_times_them(tmp_path):
     assert "Resize" in after and "ArgMax" in after and "QuantizeLinear" not in after
 
 
-def _ref(logits_ratio: float, labels_ratio: float) -> dict:
-    return {"int8_gemm_gops": 4000.0,
-            "sizes": [{"height": 240, "width": 320, "flops": 5e9,
-                       "p50_ms": {"fp32-logits": 10.0, "int8-cpu-logits": 10.0 * logits_ratio,
-                                  "fp32-labels": 20.0, "int8-cpu-labels": 20.0 * labels_ratio}}]}
+def _sizes(logits_ratio: float, labels_ratio: float) -> list[dict]:
+    return [{"height": 240, "width": 320, "flops": 5e9,
+             "p50_ms": {"fp32-logits": 10.0, "int8-cpu-logits": 10.0 * logits_ratio,
+                        "fp32-labels": 20.0, "int8-cpu-labels": 20.0 * labels_ratio}}]
 
 
 def test_section_reports_ratios_efficiencies_and_verdicts_from_the_numbers():
     ours = [{"name": "asymfusion-r18", "height": 240, "width": 320, "fp32_ms": 50.0, "int8_ms": 30.0,
              "compute_efficiency": 0.6}]
-    text = "\n".join(reference.section(_ref(0.45, 0.55), ours, peak_gflops=500.0, conv_int8_gops=800.0))
+    text = "\n".join(reference.section(_sizes(0.45, 0.55), ours, peak_gflops=500.0, int8_gemm_gops=4000.0,
+                                       conv_int8_gops=800.0))
     # 5 GFLOP in 10 ms = 500 GFLOP/s: efficiency 1.000 at a 500 GFLOP/s peak; in 20 ms, 0.500
     assert "| 240×320 | 10.00 | 4.50 | 0.450 | 1.000 |" in text and "| 20.00 | 11.00 | 0.550 | 0.500 |" in text
     assert "| asymfusion-r18 | 240×320 | 50.00 | 30.00 | 0.600 | 0.600 |" in text
@@ -53,6 +53,7 @@ def test_section_reports_ratios_efficiencies_and_verdicts_from_the_numbers():
     # ours against the plain net with the same full-resolution labels: 0.600 − 0.550 and 0.600 − 0.500
     assert "by +0.050 and +0.100 (asymfusion-r18, 240×320)." in text
     assert "800 GOP/s, 0.20 of it: ONNX Runtime's convolution kernels" in text and "8.0× the FP32 peak" in text
-    fast = "\n".join(reference.section(_ref(0.30, 0.40), [], peak_gflops=500.0, conv_int8_gops=3000.0))
+    fast = "\n".join(reference.section(_sizes(0.30, 0.40), [], peak_gflops=500.0, int8_gemm_gops=4000.0,
+                                       conv_int8_gops=3000.0))
     assert "reaches the INT8 target (0.300)" in fast
     assert "0.75 of it" in fast and "bound the INT8 gain" not in fast  # no verdict the numbers do not carry

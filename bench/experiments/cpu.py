@@ -68,20 +68,32 @@ def make_models(preset: str, height: int, width: int, work: Path) -> list[Path]:
 
 def matmul_peak(threads: int | None, size: int = 2048, repeats: int = 10) -> dict:
     """FP32 GFLOP/s of a large matrix product: ONNX Runtime's MatMul (the library that runs the convolutions,
-    same threads), numpy's BLAS and PyTorch's; the peak is the largest, so efficiencies are not flattered."""
+    same threads), numpy's BLAS and PyTorch's; the peak is the largest, so efficiencies are not flattered.
+    Also ONNX Runtime's INT8 product (MatMulInteger, uint8 × int8: the INT8-CPU scheme's operand types), in
+    GOP/s: the ceiling its INT8 convolutions could approach."""
     import onnxruntime as ort
-    from onnx import TensorProto, helper
+    from onnx import TensorProto, helper, numpy_helper
 
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [size, size]) for n in "ab"],
-                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [size, size])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    def session(graph):
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+    def square(name: str, kind: int):
+        return helper.make_tensor_value_info(name, kind, [size, size])
+
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    a8, b8 = rng.integers(0, 256, (size, size), dtype=np.uint8), rng.integers(-127, 128, (size, size), dtype=np.int8)
+    fp32 = session(helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
+                                     [square("a", TensorProto.FLOAT), square("b", TensorProto.FLOAT)],
+                                     [square("c", TensorProto.FLOAT)]))
+    # b is a constant, as a convolution's weights are: ONNX Runtime packs it once
+    int8 = session(helper.make_graph([helper.make_node("MatMulInteger", ["a", "b"], ["c"])], "matmul_integer",
+                                     [square("a", TensorProto.UINT8)], [square("c", TensorProto.INT32)],
+                                     initializer=[numpy_helper.from_array(b8, "b")]))
     flop = 2 * size**3
 
     def best(fn) -> float:
@@ -97,9 +109,10 @@ def matmul_peak(threads: int | None, size: int = 2048, repeats: int = 10) -> dic
     import torch
 
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-    found = {"onnxruntime_gflops": best(lambda: session.run(None, {"a": a, "b": b})),
+    found = {"onnxruntime_gflops": best(lambda: fp32.run(None, {"a": a, "b": b})),
              "numpy_gflops": best(lambda: a @ b), "torch_gflops": best(lambda: ta @ tb)}
-    return {"size": size, **{k: round(v, 1) for k, v in found.items()}, "peak_gflops": round(max(found.values()), 1)}
+    return {"size": size, **{k: round(v, 1) for k, v in found.items()}, "peak_gflops": round(max(found.values()), 1),
+            "onnxruntime_int8_gops": round(best(lambda: int8.run(None, {"a": a8})), 1)}
 
 
 def op_profile(model: Path, iterations: int = 10) -> dict:
@@ -183,7 +196,7 @@ def _kind_label(kind: str) -> str:
     return "PyTorch eager" if kind == "eager" else f"ONNX Runtime {kind.replace('-', ' ').replace('fp32', 'FP32').replace('int8 cpu', 'INT8-CPU')}"
 
 
-def render(configs: list[dict], peak: dict, profiles: dict, env: dict, command: str, ref: dict | None = None) -> str:
+def render(configs: list[dict], peak: dict, profiles: dict, env: dict, command: str, ref: list[dict] | None = None) -> str:
     host = env["host"]
     soft = env["software"]
     lines = [
@@ -234,7 +247,7 @@ def render(configs: list[dict], peak: dict, profiles: dict, env: dict, command: 
     return "\n".join(lines)
 
 
-def reference_section(ref: dict, configs: list[dict], profiles: dict, peak: dict) -> list[str]:
+def reference_section(ref: list[dict], configs: list[dict], profiles: dict, peak: dict) -> list[str]:
     """The plain ResNet-18 beside asymfusion-r18 (bench/experiments/reference.py)."""
     ours = [{"name": c["preset"], "height": c["height"], "width": c["width"],
              "fp32_ms": c["models"]["fp32-grouped"]["model"]["backend_only"]["latency_ms"]["p50"],
@@ -243,7 +256,7 @@ def reference_section(ref: dict, configs: list[dict], profiles: dict, peak: dict
             for c in configs if c["preset"] == "asymfusion-r18"]
     conv_ms = sum(v for op, v in profiles["int8-cpu"]["ops_ms"].items() if "Conv" in op)
     conv_gops = configs[0]["flops"] / conv_ms / 1e6 if configs[0]["preset"] == "asymfusion-r18" else None
-    return reference.section(ref, ours, peak["peak_gflops"], conv_gops)
+    return reference.section(ref, ours, peak["peak_gflops"], peak["onnxruntime_int8_gops"], conv_gops)
 
 
 def target_values(c: dict) -> dict:
@@ -391,9 +404,8 @@ def measure(args) -> dict:
             if not measured["profiles"]:  # the first configuration explains the rest: where the time goes
                 measured["profiles"] = {"config": f"{preset}, {height}×{width}",
                                         **{m.stem: op_profile(m) for m in models if m.stem in ("fp32-grouped", "int8-cpu")}}
-    measured["reference"] = {"int8_gemm_gops": reference.int8_gemm_peak(),
-                             "sizes": [reference.measure(height, width, args.work, _iters(args.iters, height, width),
-                                                         args.rounds, args.warmup_s) for height, width in args.sizes]}
+    measured["reference"] = [reference.measure(height, width, args.work, _iters(args.iters, height, width),
+                                               args.rounds, args.warmup_s) for height, width in args.sizes]
     again = matmul_peak(None)  # once more after the runs: the better of the two counts
     measured["peak"] = max(peak, again, key=lambda p: p["peak_gflops"])
     return measured

@@ -6,8 +6,6 @@ scheme, the runtime's ONNX Runtime session settings), in two forms:
 
   logits  the encoder and a 1×1 classifier, stride-32 logits out: convolutions and little else;
   labels  the same, upsampled to the input size and argmaxed in the graph, as every amf-edge model is.
-
-It also measures ONNX Runtime's INT8 matrix product, the ceiling its INT8 convolutions could approach.
 """
 
 from __future__ import annotations
@@ -98,7 +96,7 @@ def time_models(paths: dict[str, Path], iters: int, rounds: int, warmup_s: float
     """Milliseconds per inference, the models taking turns (as `amf-edge bench`), runtime session settings."""
     import onnxruntime as ort
 
-    from bench.measure import shares
+    from bench.measure import interleave
     from runtime.backends.ort import session_options
 
     sessions = {k: ort.InferenceSession(str(p), session_options(ort), providers=["CPUExecutionProvider"])
@@ -112,13 +110,15 @@ def time_models(paths: dict[str, Path], iters: int, rounds: int, warmup_s: float
             if time.perf_counter() >= end:
                 break
     times: dict[str, list[float]] = {k: [] for k in sessions}
-    for count in shares(iters, rounds):
-        for k, s in sessions.items():
-            s.run(None, feed)  # one untimed inference per turn, as the bench does
-            for _ in range(count):
-                start = time.perf_counter()
-                s.run(None, feed)
-                times[k].append((time.perf_counter() - start) * 1e3)
+
+    def turn(k: str, count: int, done: int) -> None:
+        sessions[k].run(None, feed)  # one untimed inference per turn, as the bench does
+        for _ in range(count):
+            start = time.perf_counter()
+            sessions[k].run(None, feed)
+            times[k].append((time.perf_counter() - start) * 1e3)
+
+    interleave(list(sessions), iters, rounds, turn, what="plain ResNet-18")
     return times
 
 
@@ -137,34 +137,11 @@ def measure(height: int, width: int, work: Path, iters: int, rounds: int, warmup
             "p50_ms": {k: summarize(v)["p50"] for k, v in times.items()}}
 
 
-def int8_gemm_peak(size: int = 2048, repeats: int = 10) -> float:
-    """ONNX Runtime's MatMulInteger (uint8 × int8, the INT8-CPU scheme's operand types), GOP/s, fastest of
-    `repeats`, with the runtime's session settings."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
-    from runtime.backends.ort import session_options
-
-    rng = np.random.default_rng(0)
-    b = numpy_helper.from_array(rng.integers(-127, 128, (size, size), dtype=np.int8), "b")
-    graph = helper.make_graph([helper.make_node("MatMulInteger", ["a", "b"], ["c"])], "matmul_integer",
-                              [helper.make_tensor_value_info("a", TensorProto.UINT8, [size, size])],
-                              [helper.make_tensor_value_info("c", TensorProto.INT32, [size, size])], initializer=[b])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    session = ort.InferenceSession(model.SerializeToString(), session_options(ort), providers=["CPUExecutionProvider"])
-    feed = {"a": rng.integers(0, 256, (size, size), dtype=np.uint8)}
-    session.run(None, feed)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        session.run(None, feed)
-        best = min(best, time.perf_counter() - start)
-    return round(2 * size**3 / best / 1e9, 1)
-
-
-def section(ref: dict, ours: list[dict], peak_gflops: float, conv_int8_gops: float | None) -> list[str]:
-    """docs/benchmarks.md's yardstick table: the plain net per size and head, then `ours` (dicts with name,
-    height, width, fp32_ms, int8_ms, compute_efficiency) for comparison, and what follows from them."""
+def section(sizes: list[dict], ours: list[dict], peak_gflops: float, int8_gemm_gops: float,
+            conv_int8_gops: float | None) -> list[str]:
+    """docs/benchmarks.md's yardstick table: the plain net per size (`measure`'s results) and head, then `ours` (dicts with name,
+    height, width, fp32_ms, int8_ms, compute_efficiency) for comparison, and what follows from them.
+    `int8_gemm_gops` is ONNX Runtime's INT8 matrix-product peak (bench.experiments.cpu.matmul_peak)."""
     def row(name, height, width, fp32_ms, int8_ms, efficiency):
         eff = "–" if efficiency is None else f"{efficiency:.3f}"
         return f"| {name} | {height}×{width} | {fp32_ms:.2f} | {int8_ms:.2f} | {int8_ms / fp32_ms:.3f} | {eff} |"
@@ -177,7 +154,7 @@ def section(ref: dict, ours: list[dict], peak_gflops: float, conv_int8_gops: flo
              "FP32 compute eff. (≥ 0.8) |",
              "|---|---|---|---|---|---|"]
     ratios, efficiency = {h: [] for h in HEADS}, {h: [] for h in HEADS}
-    for size in ref["sizes"]:
+    for size in sizes:
         for head, label in (("logits", "ResNet-18 + 1×1 classifier, stride-32 logits"),
                             ("labels", "the same, upsampled and argmaxed to full-resolution labels")):
             fp32, int8 = size["p50_ms"][f"fp32-{head}"], size["p50_ms"][f"int8-cpu-{head}"]
@@ -192,11 +169,11 @@ def section(ref: dict, ours: list[dict], peak_gflops: float, conv_int8_gops: flo
               f"({_span(efficiency['logits'])}). Upsampling and argmaxing to full-resolution labels, which every "
               f"amf-edge model does in its graph, makes that {_span(ratios['labels'])} and "
               f"{_span(efficiency['labels'])}."]
-    sizes = [(size["height"], size["width"]) for size in ref["sizes"]]
+    measured = [(size["height"], size["width"]) for size in sizes]
     changes = []
     for o in ours:
-        if (o["height"], o["width"]) in sizes:
-            i = sizes.index((o["height"], o["width"]))
+        if (o["height"], o["width"]) in measured:
+            i = measured.index((o["height"], o["width"]))
             ours_eff = o["compute_efficiency"]
             eff = "–" if ours_eff is None else f"{ours_eff - efficiency['labels'][i]:+.3f}"
             changes.append(f"{o['int8_ms'] / o['fp32_ms'] - ratios['labels'][i]:+.3f} and {eff} "
@@ -205,9 +182,9 @@ def section(ref: dict, ours: list[dict], peak_gflops: float, conv_int8_gops: flo
         lines.append("- Against that plain net with the same full-resolution output, asymfusion's fusion and decoder "
                      "change INT8-CPU ÷ FP32 and the compute efficiency by " + "; ".join(changes) + ".")
     gemm = f"- ONNX Runtime's own INT8 matrix product (MatMulInteger, uint8 × int8, 2048²) reaches " \
-           f"{ref['int8_gemm_gops']:.0f} GOP/s here, {ref['int8_gemm_gops'] / peak_gflops:.1f}× the FP32 peak"
+           f"{int8_gemm_gops:.0f} GOP/s here, {int8_gemm_gops / peak_gflops:.1f}× the FP32 peak"
     if conv_int8_gops:
-        share = conv_int8_gops / ref["int8_gemm_gops"]
+        share = conv_int8_gops / int8_gemm_gops
         gemm += f"; asymfusion-r18's INT8 convolutions (QLinearConv, profiled below) run at {conv_int8_gops:.0f} " \
                 f"GOP/s, {share:.2f} of it"
         if share < 0.5:
