@@ -139,9 +139,10 @@ def measure(height: int, width: int, work: Path, iters: int, rounds: int, warmup
 
 def section(sizes: list[dict], ours: list[dict], peak_gflops: float, int8_gemm_gops: float,
             conv_int8_gops: float | None) -> list[str]:
-    """docs/benchmarks.md's yardstick table: the plain net per size (`measure`'s results) and head, then `ours` (dicts with name,
-    height, width, fp32_ms, int8_ms, compute_efficiency) for comparison, and what follows from them.
-    `int8_gemm_gops` is ONNX Runtime's INT8 matrix-product peak (bench.experiments.cpu.matmul_peak)."""
+    """docs/benchmarks.md's yardstick table: the plain net per size (`measure`'s results) and head, then
+    `ours` (dicts with name, height, width, fp32_ms, int8_ms, compute_efficiency) for comparison, and what
+    follows from them. `int8_gemm_gops` is ONNX Runtime's INT8 matrix-product peak
+    (bench.experiments.cpu.matmul_peak)."""
     def row(name, height, width, fp32_ms, int8_ms, efficiency):
         eff = "–" if efficiency is None else f"{efficiency:.3f}"
         return f"| {name} | {height}×{width} | {fp32_ms:.2f} | {int8_ms:.2f} | {int8_ms / fp32_ms:.3f} | {eff} |"
