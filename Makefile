@@ -1,9 +1,16 @@
-# `make demo` and `make test` set everything up on a fresh machine: a virtual environment in .venv with
-# the pinned requirements and amf-edge installed in editable mode.
+# `make demo` and `make test` set everything up on a fresh Debian/Ubuntu machine that has git, make and
+# Python >= 3.10: the Debian packages (scripts/install-system-deps.sh, only what is missing), a virtual
+# environment in .venv with torch pinned, amf-edge installed in editable mode with all its extras, and for
+# `make test` the edge environment .venv-edge and the native build.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# torch first and alone, at the version requirements.txt pins: in the same pip call as the rest, a
+# dependency could pick another torch, and PyPI's torch for Linux x86_64 pulls gigabytes of CUDA wheels.
+# TORCH_INDEX adds an index for it, e.g. make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH := $(shell sed -n 's/^\(torch==[^ ;\#]*\).*/\1/p' requirements.txt)
+TORCH_INDEX ?=
 
 # The edge target (JetPack 6): Python 3.10, numpy 1.x, no torch. `make test` also runs the torch-free
 # tests there, so the runtime's promise in pyproject.toml (Python >= 3.10, numpy >= 1.24) is tested.
@@ -12,8 +19,9 @@ EDGE_PYTHON ?= $(firstword $(foreach p,python3.10 $(wildcard $(HOME)/.pyenv/vers
 	$(shell $(p) -c 'print("$(p)")' 2>/dev/null)) $(PYTHON))
 EDGE_VENV ?= .venv-edge
 EDGE_STAMP := $(EDGE_VENV)/.installed
-EDGE_TESTS := tests/test_config.py tests/test_synthetic.py tests/test_visualize.py tests/test_datasets.py tests/test_transforms.py tests/test_calib.py tests/test_pipeline.py tests/test_sinks.py tests/test_sync.py tests/test_sources.py \
-	tests/test_bench.py tests/test_bench_environment.py tests/test_bench_trtexec.py tests/test_bench_render.py
+# The torch-free test modules (`pytestmark = pytest.mark.edge`); pytest is given only these because it
+# imports every module it collects, and the others import torch.
+EDGE_TEST_FILES = $(shell grep -rlE --include='test_*.py' 'pytest\.mark\.edge' tests)
 
 # The native part (CMakeLists.txt, native/): configured with Ninja where it is installed, built and unit-tested
 # with ctest. Without TensorRT it builds and tests everything but the TensorRT runner (README: Native runner).
@@ -24,42 +32,60 @@ NATIVE_CMAKE_ARGS ?=
 # the generator is chosen once, when the build directory is configured for the first time
 NATIVE_GENERATOR := $(if $(wildcard $(NATIVE_BUILD)/CMakeCache.txt),,$(if $(shell command -v ninja 2>/dev/null),-G Ninja))
 
-.PHONY: setup demo test test-edge native native-trt-check benchmarks clean
+.PHONY: setup system-deps demo test lint test-edge native native-trt-check benchmarks clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# The Debian packages (the list and who needs each: scripts/install-system-deps.sh). Runs every time and
+# takes a few file tests when nothing is missing; an order-only prerequisite, so it never makes a venv stale.
+system-deps:
+	@scripts/install-system-deps.sh $(PYTHON) $(EDGE_PYTHON)
+
+# The development environment: torch, the rest of requirements.txt, then amf-edge with every extra. [all]
+# has the GUI OpenCV wheel (--sink window); the headless wheel must not be installed beside it (both own
+# site-packages/cv2), so an older .venv's is removed first, with the GUI wheel that shared its files.
+$(STAMP): requirements.txt pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH)"
+	if $(BIN)/python -m pip show --quiet opencv-python-headless 2>/dev/null; then \
+		$(BIN)/python -m pip uninstall --quiet --yes opencv-python-headless opencv-python; fi
 	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e ".[all,test]"
+	@! $(BIN)/python -m pip show --quiet opencv-python-headless 2>/dev/null \
+		|| { echo "error: opencv-python-headless is installed in $(VENV) beside opencv-python" >&2; exit 1; }
 	touch $(STAMP)
 
-$(EDGE_STAMP): requirements-edge.txt pyproject.toml
+# The edge target: amf-edge[runtime,bench,test] and nothing else (bench: `amf-edge bench` draws its plots
+# on the robot too, and tests/bench checks them), at JetPack 6's versions: requirements-edge.txt constrains
+# them and installs nothing itself.
+$(EDGE_STAMP): requirements-edge.txt pyproject.toml | system-deps
 	$(EDGE_PYTHON) -m venv $(EDGE_VENV)
-	$(EDGE_VENV)/bin/python -m pip install --quiet -r requirements-edge.txt
-	$(EDGE_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(EDGE_VENV)/bin/python -m pip install --quiet -c requirements-edge.txt -e ".[runtime,bench,test]"
 	touch $(EDGE_STAMP)
 
 demo: setup
 	$(BIN)/amf-edge demo
 
-# native before pytest: tests/test_native.py runs what `native` built
-test: setup test-edge native
+# native before pytest: tests/native/test_native.py runs what `native` built
+test: lint test-edge native
 	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
 
 test-edge: $(EDGE_STAMP)
 	@$(EDGE_VENV)/bin/python -c 'import sys, numpy; print(f"edge target: Python {sys.version.split()[0]}, numpy {numpy.__version__}, no torch")'
-	$(EDGE_VENV)/bin/python -m pytest -q -p no:cacheprovider $(EDGE_TESTS)
+	$(EDGE_VENV)/bin/python -m pytest -q -p no:cacheprovider -m edge $(EDGE_TEST_FILES)
 
-native:
+native: | system-deps
 	$(CMAKE) -S . -B $(NATIVE_BUILD) $(NATIVE_GENERATOR) -DCMAKE_BUILD_TYPE=Release $(NATIVE_CMAKE_ARGS)
 	$(CMAKE) --build $(NATIVE_BUILD) --parallel
 	$(CTEST) --test-dir $(NATIVE_BUILD) --output-on-failure
 
 # Compiles the TensorRT runner against a TensorRT header set without its libraries (no linking), e.g. the
 # include/ of a release branch of github.com/NVIDIA/TensorRT: make native-trt-check TRT_HEADERS=/tmp/trt/include
-native-trt-check:
+native-trt-check: | system-deps
 	@test -n "$(TRT_HEADERS)" || { echo "usage: make native-trt-check TRT_HEADERS=<directory with NvInfer.h>"; exit 2; }
 	$(CMAKE) -S . -B build/native-trt-check $(if $(wildcard build/native-trt-check/CMakeCache.txt),,$(if $(shell command -v ninja 2>/dev/null),-G Ninja)) \
 		-DAMF_EDGE_TRT_COMPILE_ONLY=ON -DTensorRT_INCLUDE_DIR=$(abspath $(TRT_HEADERS)) -DBUILD_TESTING=OFF $(NATIVE_CMAKE_ARGS)
@@ -67,7 +93,7 @@ native-trt-check:
 
 # docs/benchmarks.md's inference tables, measured on this machine (about 20 minutes on 2 cores)
 benchmarks: setup
-	$(BIN)/python -m bench.experiments.cpu
+	$(BIN)/python -m experiments.cpu
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) build *.egg-info

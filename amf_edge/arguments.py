@@ -19,16 +19,20 @@ def add_model_args(parser: argparse.ArgumentParser, *, preset_positional: bool =
         group.add_argument("--preset", required=True, help=f"model preset: {', '.join(preset_names())}")
     group.add_argument("--classes", type=int, required=True, metavar="N", help="number of classes")
     group.add_argument("--fusion", choices=FUSIONS, help="ablation: cross-modal fusion (default: shuffle+shift)")
-    group.add_argument("--encoder", choices=ENCODERS, help="ablation: shared or separate encoder convs (default: shared)")
+    group.add_argument("--encoder", choices=ENCODERS,
+                       help="ablation: shared or separate encoder convs (default: shared)")
     group.add_argument("--batchnorm", choices=BATCHNORMS, help="ablation: private or shared BN (default: private)")
-    group.add_argument("--fusion-stages", type=_stages, metavar="S,S,...", help="ablation: stages whose last block fuses (default: 1,2,3,4)")
+    group.add_argument("--fusion-stages", type=_stages, metavar="S,S,...",
+                       help="ablation: stages whose last block fuses (default: 1,2,3,4)")
     group.add_argument("--modalities", type=_modalities, metavar="M[,M]",
-                       help="ablation: rgb or depth alone gives a single-modality baseline (needs --fusion none); default: rgb,depth")
+                       help="ablation: rgb or depth alone gives a single-modality baseline (needs --fusion none); "
+                            "default: rgb,depth")
 
 
 def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
     overrides = {
-        k: getattr(args, k) for k in ("fusion", "encoder", "batchnorm", "fusion_stages", "modalities") if getattr(args, k) is not None
+        k: getattr(args, k) for k in ("fusion", "encoder", "batchnorm", "fusion_stages", "modalities")
+        if getattr(args, k) is not None
     }
     return get_preset(args.preset, num_classes=args.classes, **overrides)
 

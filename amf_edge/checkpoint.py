@@ -94,7 +94,8 @@ def read_payload(path: str | os.PathLike, map_location: str | torch.device = "cp
     """The raw checkpoint dict, validated as an amf-edge checkpoint (for resuming training)."""
     path = Path(path)
     if not path.is_file():
-        raise AmfEdgeError(f"checkpoint {path} does not exist; expected a file written by amf-edge train or import-reference")
+        raise AmfEdgeError(f"checkpoint {path} does not exist; "
+                           "expected a file written by amf-edge train or import-reference")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as e:

@@ -7,7 +7,7 @@ and engine bundle, so an artifact can always be traced back to the exact archite
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from amf_edge.errors import AmfEdgeError
 
@@ -33,7 +33,8 @@ DECODERS = ("refinenet", "light-refinenet")
 
 def _choice(field_name: str, value: object, valid: tuple) -> None:
     if value not in valid:
-        raise AmfEdgeError(f"model config {field_name}={value!r} is not valid; choose one of: {', '.join(map(str, valid))}")
+        raise AmfEdgeError(f"model config {field_name}={value!r} is not valid; "
+                           f"choose one of: {', '.join(map(str, valid))}")
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ class ModelConfig:
         stages = tuple(self.fusion_stages)
         if any(s not in (1, 2, 3, 4) for s in stages) or len(set(stages)) != len(stages):
             raise AmfEdgeError(
-                f"model config fusion_stages={self.fusion_stages!r}; expected distinct stages from 1 to 4, e.g. (1, 2, 3, 4)"
+                f"model config fusion_stages={self.fusion_stages!r}; "
+                "expected distinct stages from 1 to 4, e.g. (1, 2, 3, 4)"
             )
         object.__setattr__(self, "fusion_stages", tuple(sorted(stages)))
         modalities = tuple(self.modalities)

@@ -32,7 +32,7 @@ def read_metadata(path) -> dict[str, Any]:
     can be built and variants made where PyTorch is absent."""
     from amf_edge.lazy import require_module
 
-    onnx = require_module("onnx", "onnx", "reading the model's metadata")
+    onnx = require_module("onnx", "reading the model's metadata")
     model = onnx.load(str(path), load_external_data=False)
     return decode_metadata({p.key: p.value for p in model.metadata_props}, str(path))
 

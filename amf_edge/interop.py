@@ -24,12 +24,17 @@ from amf_edge.models import AsymFusion
 # which is the order of our `decoder.paths`.
 _DECODER_RULES = [
     (r"p_ims1d2_outl(\d)_dimred\.module\.", lambda m: f"decoder.paths.{int(m[1]) - 1}.reduce."),
-    (r"adapt_stage(\d)_b\.0\.(\d)_conv\.module\.", lambda m: f"decoder.paths.{int(m[1]) - 1}.adapt.{int(m[2]) - 1}.conv_a."),
-    (r"adapt_stage(\d)_b\.0\.(\d)_conv_relu_varout_dimred\.module\.", lambda m: f"decoder.paths.{int(m[1]) - 1}.adapt.{int(m[2]) - 1}.conv_b."),
+    (r"adapt_stage(\d)_b\.0\.(\d)_conv\.module\.",
+     lambda m: f"decoder.paths.{int(m[1]) - 1}.adapt.{int(m[2]) - 1}.conv_a."),
+    (r"adapt_stage(\d)_b\.0\.(\d)_conv_relu_varout_dimred\.module\.",
+     lambda m: f"decoder.paths.{int(m[1]) - 1}.adapt.{int(m[2]) - 1}.conv_b."),
     (r"adapt_stage(\d)_b2_joint_varout_dimred\.module\.", lambda m: f"decoder.paths.{int(m[1]) - 1}.merge."),
-    (r"mflow_conv_g(\d)_pool\.0\.(\d)_outvar_dimred\.module\.", lambda m: f"decoder.paths.{int(m[1]) - 1}.pool.convs.{int(m[2]) - 1}."),
-    (r"mflow_conv_g(\d)_b\.0\.(\d)_conv\.module\.", lambda m: f"decoder.paths.{int(m[1]) - 1}.refine.{int(m[2]) - 1}.conv_a."),
-    (r"mflow_conv_g(\d)_b\.0\.(\d)_conv_relu_varout_dimred\.module\.", lambda m: f"decoder.paths.{int(m[1]) - 1}.refine.{int(m[2]) - 1}.conv_b."),
+    (r"mflow_conv_g(\d)_pool\.0\.(\d)_outvar_dimred\.module\.",
+     lambda m: f"decoder.paths.{int(m[1]) - 1}.pool.convs.{int(m[2]) - 1}."),
+    (r"mflow_conv_g(\d)_b\.0\.(\d)_conv\.module\.",
+     lambda m: f"decoder.paths.{int(m[1]) - 1}.refine.{int(m[2]) - 1}.conv_a."),
+    (r"mflow_conv_g(\d)_b\.0\.(\d)_conv_relu_varout_dimred\.module\.",
+     lambda m: f"decoder.paths.{int(m[1]) - 1}.refine.{int(m[2]) - 1}.conv_b."),
     (r"mflow_conv_g(\d)_b3_joint_varout_dimred\.module\.", lambda m: f"decoder.paths.{int(m[1]) - 1}.out."),
     (r"clf_conv\.module\.", lambda m: "decoder.classifier."),
 ]
@@ -47,7 +52,8 @@ def official_key_to_ours(key: str) -> str:
     if _ENCODER_PREFIX.match(key):
         parts = ["shared" if p == "module" else _MODALITY_OF_BN.get(p, p) for p in key.split(".")]
         return "encoder." + ".".join(parts)
-    raise AmfEdgeError(f"unexpected key {key!r} in the official checkpoint; is this an AsymFusion RefineNet state dict?")
+    raise AmfEdgeError(f"unexpected key {key!r} in the official checkpoint; "
+                       "is this an AsymFusion RefineNet state dict?")
 
 
 def read_official_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -115,7 +121,8 @@ def load_imagenet_resnet(model: AsymFusion, path: str | os.PathLike) -> None:
             f"(e.g. {', '.join(missing[:3]) or '-'}), {len(extra)} unexpected (e.g. {', '.join(extra[:3]) or '-'}); "
             f"{found}. Pass the ImageNet weights of the same depth as the preset"
         )
-    _check_shapes_and_keys(model, mapped, source=str(path), hint="use ImageNet weights of the preset's ResNet depth", partial=True)
+    _check_shapes_and_keys(model, mapped, source=str(path), hint="use ImageNet weights of the preset's ResNet depth",
+                           partial=True)
     model.load_state_dict(mapped, strict=False)
 
 
@@ -146,10 +153,12 @@ def _check_shapes_and_keys(model, state, *, source: str, hint: str, partial: boo
     if missing or unexpected or wrong:
         details = "; ".join(
             f"{label}: {', '.join(items[:3])}{' …' if len(items) > 3 else ''} ({len(items)})"
-            for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch (file vs model)", wrong))
+            for label, items in (("missing", missing), ("unexpected", unexpected),
+                                 ("shape mismatch (file vs model)", wrong))
             if items
         )
-        raise AmfEdgeError(f"{source} does not match {model.config.backbone} with {model.config.num_classes} classes: {details}. Hint: {hint}")
+        raise AmfEdgeError(f"{source} does not match {model.config.backbone} with {model.config.num_classes} classes: "
+                           f"{details}. Hint: {hint}")
 
 
 def _torch_load(path: str | os.PathLike, *, allow_numpy_scalars: bool):

@@ -25,7 +25,7 @@ class OnnxPredictor:
     """
 
     def __init__(self, path: str | Path, threads: int = 0):
-        ort = require_module("onnxruntime", "onnxruntime", "running ONNX models")
+        ort = require_module("onnxruntime", "running ONNX models")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -38,6 +38,6 @@ class OnnxPredictor:
             sample = resize_sample(sample, c.height, c.width)
         labels = self.session.run(["labels"], c.inputs(sample))[0][0]
         if labels.shape != size:
-            cv2 = require_module("cv2", "opencv-python-headless")
+            cv2 = require_module("cv2")
             labels = cv2.resize(labels, size[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
         return {"ensemble": labels}

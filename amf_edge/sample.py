@@ -47,7 +47,8 @@ class RGBDSample:
     def __post_init__(self) -> None:
         h, w = self.depth.shape[:2]
         checks = [
-            (self.rgb.dtype == np.uint8 and self.rgb.ndim == 3 and self.rgb.shape[2] == 3, "rgb", "uint8 H×W×3", self.rgb),
+            (self.rgb.dtype == np.uint8 and self.rgb.ndim == 3 and self.rgb.shape[2] == 3,
+             "rgb", "uint8 H×W×3", self.rgb),
             (self.depth.dtype == np.uint16 and self.depth.ndim == 2, "depth", "uint16 H×W", self.depth),
         ]
         if self.label is not None:

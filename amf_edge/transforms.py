@@ -52,7 +52,7 @@ def resize_sample(sample: RGBDSample, height: int, width: int) -> RGBDSample:
     h, w = sample.size
     if (h, w) == (height, width):
         return sample
-    cv2 = require_module("cv2", "opencv-python-headless", "resizing images for augmentation")
+    cv2 = require_module("cv2", "resizing images for augmentation")
     sx, sy = width / w, height / h
     k = sample.intrinsics
     if k is not None:

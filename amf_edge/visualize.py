@@ -8,16 +8,19 @@ from amf_edge.errors import AmfEdgeError
 from amf_edge.labels import LabelSet
 
 # Anchor colours of a perceptually ordered map (dark blue → cyan → yellow → red), interpolated to 256.
-_DEPTH_ANCHORS = np.array([[48, 18, 59], [40, 118, 250], [27, 208, 213], [98, 252, 108], [210, 233, 53], [254, 155, 45], [217, 56, 6], [122, 4, 3]], np.float32)
+_DEPTH_ANCHORS = np.array([[48, 18, 59], [40, 118, 250], [27, 208, 213], [98, 252, 108], [210, 233, 53],
+                           [254, 155, 45], [217, 56, 6], [122, 4, 3]], np.float32)
 _DEPTH_LUT = np.stack(
-    [np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(_DEPTH_ANCHORS)), _DEPTH_ANCHORS[:, c]) for c in range(3)], axis=1
+    [np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(_DEPTH_ANCHORS)), _DEPTH_ANCHORS[:, c]) for c in range(3)],
+    axis=1
 ).astype(np.uint8)
 
 
 def overlay(rgb: np.ndarray, labels: np.ndarray, label_set: LabelSet, alpha: float = 0.5) -> np.ndarray:
     """Blend the class colours over the image: (1 − alpha)·rgb + alpha·palette[labels]; ignore stays as rgb."""
     if rgb.shape[:2] != labels.shape:
-        raise AmfEdgeError(f"overlay: image is {rgb.shape[0]}×{rgb.shape[1]} but labels are {labels.shape[0]}×{labels.shape[1]}")
+        raise AmfEdgeError(f"overlay: image is {rgb.shape[0]}×{rgb.shape[1]} "
+                           f"but labels are {labels.shape[0]}×{labels.shape[1]}")
     colours = label_set.colorize(labels).astype(np.float32)
     blended = (1 - alpha) * rgb.astype(np.float32) + alpha * colours
     known = (labels < label_set.num_classes)[..., None]
@@ -39,7 +42,7 @@ def save_image(path, rgb: np.ndarray) -> None:
 
     from amf_edge.lazy import require_module
 
-    cv2 = require_module("cv2", "opencv-python-headless", "writing pictures")
+    cv2 = require_module("cv2", "writing pictures")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -47,7 +50,8 @@ def save_image(path, rgb: np.ndarray) -> None:
     except cv2.error:  # OpenCV raises for a suffix it has no writer for, returns False for I/O failures
         written = False
     if not written:
-        raise AmfEdgeError(f"could not write {path}; check that the folder is writable and the suffix is an image format")
+        raise AmfEdgeError(f"could not write {path}; "
+                           "check that the folder is writable and the suffix is an image format")
 
 
 def mosaic(*images: np.ndarray) -> np.ndarray:

@@ -67,7 +67,7 @@ def collect_environment(*, run: Runner | None = None, root: str | Path = "/",
     """The report's `environment`: host, software, gpu, jetson, warnings.
 
     `run(argv)` returns a command's stdout or None (missing, failed, timed out); `root` is where /proc,
-    /sys and /etc are read; `device()` returns CUDA's view of GPU 0 (an `amf_edge.bundle.Device`) or None.
+    /sys and /etc are read; `device()` returns CUDA's view of GPU 0 (an `amf_edge.gpu.Device`) or None.
     The defaults probe this machine; tests pass fakes.
     """
     run = run or run_command
@@ -135,8 +135,8 @@ def run_command(argv: list[str], timeout: float = COMMAND_TIMEOUT_S) -> str | No
 
 
 def cuda_device() -> object | None:
-    """CUDA's GPU 0 (`amf_edge.bundle.Device`), or None without a CUDA binding, driver or GPU."""
-    from amf_edge.bundle import query_device
+    """CUDA's GPU 0 (`amf_edge.gpu.Device`), or None without a CUDA binding, driver or GPU."""
+    from amf_edge.gpu import query_device
 
     try:
         return query_device()
@@ -390,7 +390,7 @@ def _cuda_python_versions() -> tuple[str | None, str | None]:
     """(driver, runtime) CUDA versions through cuda-python when it is installed; its runtime is the one it binds."""
     if importlib.util.find_spec("cuda") is None:
         return None, None
-    from amf_edge.bundle import cuda_python_runtime
+    from amf_edge.gpu import cuda_python_runtime
 
     try:
         rt = cuda_python_runtime()

@@ -8,7 +8,7 @@ starts with one untimed inference: the model before it has just evicted this one
 Backend only: `backend.infer` on inputs prepared beforehand (ModelContract.inputs of the replayed frames),
 timed with the host's wall clock; backends on a device also report each inference's upload, compute and
 download from device events, and latency from the first upload to the last download (trtexec's Latency).
-End to end: `runtime.pipeline.Pipeline` with the frames replayed from memory (bench.replay), the stage
+End to end: `amf_edge.runtime.pipeline.Pipeline` with the frames replayed from memory (amf_edge.bench.replay), the stage
 times of every frame kept.
 """
 
@@ -23,14 +23,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from amf_edge.bench.replay import ReplaySource
 from amf_edge.errors import AmfEdgeError
-from bench.replay import ReplaySource
-from runtime.backends import backend_for, open_backend
-from runtime.backends.base import Backend
-from runtime.frames import Frame
-from runtime.pipeline import Pipeline
-from runtime.sinks import sink_from_uri
-from runtime.sinks.base import RunReport, Sink
+from amf_edge.runtime.backends import backend_for, open_backend
+from amf_edge.runtime.backends.base import Backend
+from amf_edge.runtime.frames import Frame
+from amf_edge.runtime.pipeline import Pipeline
+from amf_edge.runtime.sinks import sink_from_uri
+from amf_edge.runtime.sinks.base import RunReport, Sink
 
 DEVICE_KEYS = ("upload", "compute", "download", "latency")
 GRAPH_SUFFIX = " +graph"

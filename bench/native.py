@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,8 @@ def dump_frames(inputs: Sequence[dict[str, np.ndarray]], directory: Path) -> Pat
         files.append(names)
     manifest = {
         "format": FORMAT, "version": VERSION, "count": len(inputs), "height": int(height), "width": int(width),
-        "inputs": {name: {"dtype": first[name].dtype.name, "shape": list(first[name].shape)} for name in ("rgb", "depth")},
+        "inputs": {name: {"dtype": first[name].dtype.name, "shape": list(first[name].shape)}
+                   for name in ("rgb", "depth")},
         "frames": files,
     }
     path = directory / "frames.json"
@@ -98,7 +99,7 @@ def run_native(tool: Path, engine: Path, frames: Path, *, iterations: int, warmu
 
 def beside(native_report: dict, python_model: dict) -> dict:
     """The report's `native` entry for one model: the runner's numbers and Python over native."""
-    from bench.stats import ratio
+    from amf_edge.bench.stats import ratio
 
     native = native_report["models"][0]["backend_only"]
     python_e2e = (python_model.get("end_to_end") or {}).get("throughput_fps")
@@ -111,3 +112,32 @@ def beside(native_report: dict, python_model: dict) -> dict:
             "end_to_end_throughput": ratio(python_e2e, native["throughput_fps"]),
         },
     }
+
+
+def check_native(models: Sequence[Path]) -> Path:
+    """The C++ runner for `amf-edge bench --native`, checked before any model loads: it measures engines only."""
+    if not any(m.suffix.lower() == ".engine" for m in models):
+        raise AmfEdgeError("--native runs the C++ runner on TensorRT engines; no .engine model was given")
+    return require_tool()
+
+
+def run_beside(tool: Path, subjects: Sequence, result: dict, *, iterations: int, warmup_s: float,
+               report_dir: Path | None, log: Callable[[str], None] = print) -> None:
+    """Run the C++ runner on every engine among the measured subjects (amf_edge.bench.measure.Subject), on the
+    inputs they were measured on, and put its numbers beside theirs in the report `result` (each model's
+    `native`). Its frames and report go to REPORT_DIR/native/NN, or to a scratch folder without a report."""
+    import tempfile
+
+    entries = {m["name"]: m for m in result["models"]}
+    with tempfile.TemporaryDirectory(prefix="amf-edge-native-") as scratch:
+        for i, s in enumerate(subjects):
+            if s.format != "engine":
+                continue
+            where = (report_dir / "native" if report_dir is not None else Path(scratch)) / f"{i:02d}"
+            frames = dump_frames(s.inputs, where / "frames").parent
+            ran = run_native(tool, s.path, frames, iterations=iterations, warmup_s=warmup_s,
+                             cuda_graph=s.cuda_graph, report=where / "report.json")
+            entries[s.name]["native"] = beside(ran, entries[s.name])
+            ratios = entries[s.name]["native"]["python_over_native"]
+            log(f"native {s.name}: Python/native p50 {ratios['backend_only_p50']}, "
+                f"end-to-end throughput Python/native {ratios['end_to_end_throughput']}")

@@ -13,10 +13,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from amf_edge.bench.environment import describe_jetson
 from amf_edge.errors import AmfEdgeError
-from bench.environment import describe_jetson
+from amf_edge.lazy import install_hint
+
 # STAGES[0], capture_wait, happens before the frame exists: it is not part of latency, so not of the stage sum
-from runtime.pipeline import LATENCY_STAGES, STAGES
+from amf_edge.runtime.pipeline import LATENCY_STAGES, STAGES
 
 DASH = "\u2013"  # a missing value: null in the report
 HIST_PNG, STAGES_PNG, TIMELINE_PNG = "latency_hist.png", "stages.png", "timeline.png"
@@ -313,8 +315,8 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError as e:
-        raise AmfEdgeError(f"the bench plots need matplotlib: pip install matplotlib (or pass --no-plots) [{e}]") \
-            from None
+        raise AmfEdgeError(f"the bench plots need matplotlib: {install_hint('matplotlib')} "
+                           f"(or pass --no-plots) [{e}]") from None
     matplotlib.use("Agg")  # files only: no display, and no GUI toolkit to find on a headless Jetson
     import matplotlib.pyplot as plt
 
@@ -396,7 +398,7 @@ def _hist_panel(ax, series: list[tuple[str, np.ndarray]], log: bool) -> None:
         ax.hist(x, bins=edges, histtype="stepfilled" if j == 0 else "step", alpha=0.5 if j == 0 else 1.0,
                 color=colour, linewidth=1.5, label=text)
         # of the samples drawn: the end-to-end series has no precomputed statistics to take them from
-        # (bench.stats's linear interpolation, as for latency_ms)
+        # (amf_edge.bench.stats's linear interpolation, as for latency_ms)
         p50, p99 = np.percentile(x, [50, 99])
         ax.axvline(p50, color=colour, linestyle="-", linewidth=1.2, label=f"{label} p50 {_ms(p50)} ms")
         ax.axvline(p99, color=colour, linestyle="--", linewidth=1.2, label=f"{label} p99 {_ms(p99)} ms")

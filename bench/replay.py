@@ -12,9 +12,9 @@ import time
 from collections.abc import Iterator, Sequence
 
 from amf_edge.errors import AmfEdgeError
-from runtime.frames import Frame
-from runtime.sources import open_source
-from runtime.sources.base import Source
+from amf_edge.runtime.frames import Frame
+from amf_edge.runtime.sources import open_source
+from amf_edge.runtime.sources.base import Source
 
 
 def read_frames(uri: str, count: int) -> list[Frame]:

@@ -1,5 +1,5 @@
 """The measurements as a report: the dict docs/bench-report.schema.json defines, written as report.json,
-report.md and plots (bench.render)."""
+report.md and plots (amf_edge.bench.render)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from amf_edge import __version__
-from bench.measure import Subject, peak_rss_mib
-from bench.stats import ratio, summarize, throughput
-from runtime.pipeline import STAGES
+from amf_edge.bench.measure import Subject, peak_rss_mib
+from amf_edge.bench.stats import ratio, summarize, throughput
+from amf_edge.runtime.pipeline import STAGES
 
 SCHEMA = "amf-edge.bench/1"
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "docs" / "bench-report.schema.json"
 
 
 def backend_only(s: Subject) -> dict:
@@ -159,7 +158,7 @@ def _plain(value):
 def write(report: dict, directory: Path, *, plots: bool = True) -> list[Path]:
     """report.json, report.md and (with `plots`) the PNGs; the JSON and Markdown first, so a plotting
     problem loses nothing measured."""
-    from bench import render
+    from amf_edge.bench import render
 
     directory = Path(directory)
     written = [write_json(report, directory / "report.json")]

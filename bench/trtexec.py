@@ -12,7 +12,7 @@ same from 8.6 to 11.1):
 Percentiles: trtexec's printed summary takes the nearest rank without interpolation (findPercentile:
 sorted[max(n − 1 − int((1 − p/100)·n), 0)]) and its median is the mean of the two middle values. The
 report therefore recomputes every statistic from the per-inference records of --exportTimes with
-bench.stats (linear interpolation), the definition all our numbers use; the summary is parsed only as a
+amf_edge.bench.stats (linear interpolation), the definition all our numbers use; the summary is parsed only as a
 fallback and cross-check.
 
 TensorRT 11 changed trtexec's defaults: data transfers off (--includeDataTransfers turns them on), spin-wait
@@ -29,10 +29,11 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from amf_edge.bench.stats import summarize
 from amf_edge.errors import AmfEdgeError
-from bench.stats import summarize
 
 JETPACK_TRTEXEC = "/usr/src/tensorrt/bin/trtexec"
 ROOT_VARIABLES = ("TensorRT_ROOT", "TRT_ROOT")
@@ -275,6 +276,37 @@ def run_trtexec(engine_path: str | Path, *, warmup_s: float, iterations: int, cu
 def default_timeout(warmup_s: float, iterations: int) -> float:
     """Generous: engine loading plus half a second per inference (a large model on a Nano), never under 2 min."""
     return max(120.0, 60.0 + 2 * warmup_s + 0.5 * iterations)
+
+
+def check_trtexec(models: Sequence[Path], *, run: bool) -> bool:
+    """Whether `amf-edge bench` reports trtexec beside the measured `models`: when an engine is among them (its
+    trtexec command is printed and reported), run for real with `run` (--trtexec), checked before any model loads."""
+    engines = [m for m in models if m.suffix.lower() == ".engine"]
+    if run and not engines:
+        raise AmfEdgeError("--trtexec compares TensorRT engines with trtexec; no .engine model was given")
+    if run and find_trtexec() is None:
+        raise AmfEdgeError("--trtexec: trtexec was not found on PATH, in /usr/src/tensorrt/bin (JetPack) or in "
+                           "$TensorRT_ROOT/bin; install TensorRT's tools or drop --trtexec")
+    return bool(engines)
+
+
+def trtexec_runs(subjects: Sequence, *, run: bool, report_dir: Path | None, warmup_s: float, iterations: int,
+                 tensorrt_version: str | None, log: Callable[[str], None] = print) -> dict[str, dict]:
+    """The report's `trtexec` object of every engine among the measured subjects (amf_edge.bench.measure.Subject),
+    by name: with `run`, trtexec's own run (its files in REPORT_DIR/trtexec, ./trtexec without a report); else
+    the command to paste, with the flags of `tensorrt_version`."""
+    runs = {}
+    for s in subjects:
+        if s.format != "engine":
+            continue
+        kwargs = {"warmup_s": warmup_s, "iterations": iterations, "cuda_graph": s.cuda_graph}
+        if run:
+            workdir = (report_dir or Path(".")) / "trtexec"
+            runs[s.name] = run_trtexec(s.path, workdir=workdir, **kwargs)
+        else:
+            runs[s.name] = described(s.path, version=tensorrt_version, **kwargs)
+        log(f"trtexec equivalent of {s.name}: {runs[s.name]['command']}")
+    return runs
 
 
 def _attempt(engine_path, exe, version, times, log, warmup_s, iterations, cuda_graph, timeout) -> tuple[list, str]:

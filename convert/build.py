@@ -2,19 +2,21 @@
 
 Strongly typed networks by default (NetworkDefinitionCreationFlag.STRONGLY_TYPED): every tensor keeps
 the type the ONNX gives it, so the engine's precision is the ONNX file's (`amf-edge export` for fp32,
-`amf-edge quantize --precision fp16|int8` for the variants; INT8 = Q/DQ nodes). That is the one code path for TensorRT 10 and 11, and the only
-one TensorRT 11 has.
+`amf-edge quantize --precision fp16|int8` for the variants; INT8 = Q/DQ nodes). That is the one code path
+for TensorRT 10 and 11, and the only one TensorRT 11 has.
 
 TensorRT 10 only, for an FP32 ONNX: the legacy weakly typed path, where `--fp16` and `--int8` (with an
 IInt8EntropyCalibrator2 over a calibration set) let TensorRT choose lower precisions itself. TensorRT 11
 removed it (no BuilderFlag.FP16/INT8, no calibrators); there these options are errors that say to export
 an FP16/INT8 ONNX instead. Functions named `_legacy_*` run on TensorRT 10 only
-(tests/test_trt_conformance.py checks their TensorRT names against the 10.x surfaces alone).
+(tests/convert/test_trt_conformance.py checks their TensorRT names against the 10.x surfaces alone); the
+calibrator is amf_edge.convert.calibrator's.
 
 The steps, each of which can stop with an AmfEdgeError: read the ONNX's amf-edge metadata → check the
-options against its precision, the TensorRT version and the GPU (before any builder object exists) →
-the bundle key → skip when the bundle is up to date → parse → configure → build → save the timing
-cache, the engine, the layer report and the sidecar (amf_edge.bundle).
+options against its precision, the TensorRT version and the GPU (amf_edge.convert.build_options, before
+any builder object exists) → the bundle key → skip when the bundle is up to date → parse → configure →
+build → save the timing cache (amf_edge.convert.timing_cache), the engine, the layer report and the
+sidecar (amf_edge.bundle).
 """
 
 from __future__ import annotations
@@ -25,69 +27,21 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-
 from amf_edge import __version__
-from amf_edge.bundle import (
-    Bundle,
-    Device,
-    engine_key,
-    key_fields,
-    layers_path,
-    query_device,
-    sidecar_path,
-    up_to_date,
-    version_tuple,
-    write_bundle,
-)
-from amf_edge.contract import PRECISIONS, ModelContract, read_metadata
+from amf_edge.bundle import Bundle, engine_key, key_fields, layers_path, sidecar_path, up_to_date, write_bundle
+from amf_edge.contract import ModelContract, read_metadata
+from amf_edge.convert.build_options import BuildOptions, check_options, check_tensorrt, engine_precision
+from amf_edge.convert.calibrator import Calibration, _legacy_calibrator, calibration_cache_path
+from amf_edge.convert.timing_cache import load_timing_cache, save_timing_cache
 from amf_edge.errors import AmfEdgeError
 from amf_edge.files import file_sha256
+from amf_edge.gpu import Device, query_device
 from amf_edge.lazy import require_module
-
-LEGACY_MAJOR = 10  # the last TensorRT with weak typing (BuilderFlag.FP16/INT8, INT8 calibrators)
-OPT_LEVELS = range(6)
-HARDWARE_COMPAT = ("ampere+",)
-TIMING_CACHE_MAGIC = b"AMF-EDGE-TIMING-CACHE "
-TENSORRT_PACKAGE = "tensorrt (on Jetson it comes with JetPack: python3-libnvinfer)"
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """Everything besides the ONNX file that determines the engine (all of it goes into the bundle key)."""
-
-    workspace_mib: int | None = None  # None: TensorRT's default (the GPU's memory)
-    opt_level: int | None = None  # builder_optimization_level 0–5; None: TensorRT's default (3)
-    dla_core: int | None = None  # DLA core to run on, GPU fallback for what DLA cannot run
-    version_compatible: bool = False
-    hardware_compat: str | None = None  # "ampere+"
-    fp16: bool = False  # legacy (TensorRT 10, FP32 ONNX): allow FP16 kernels
-    int8: bool = False  # legacy (TensorRT 10, FP32 ONNX): INT8 with entropy calibration
-
-    @property
-    def legacy(self) -> bool:
-        return self.fp16 or self.int8
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """A calibration set for the legacy INT8 path.
-
-    `batches(contract)` yields model inputs exactly as `ModelContract.inputs` makes them:
-    {"rgb": uint8 1×H×W×3, "depth": float32 1×H×W metres}, at the contract's size; it is called once per
-    calibration, so a generator function is fine (`amf_edge.calibset.CalibrationSet.batches` is one).
-    `fingerprint` identifies what the frames become (a hash of the set's contents and the preprocessing);
-    it goes into the engine key and the calibration cache's name.
-    """
-
-    path: Path
-    fingerprint: str
-    batches: Callable[[ModelContract], Iterable[Mapping[str, np.ndarray]]]
 
 
 @dataclass
@@ -99,85 +53,10 @@ class BuildResult:
     layer_precisions: dict[str, int]
 
 
-def quantize_command(onnx_path: Path, precision: str, calib: str = "calib_data/NAME") -> str:
-    """The `amf-edge quantize` command that makes the `precision` variant of an FP32 export."""
-    stem = onnx_path.name.removesuffix(".onnx")
-    calib_arg = f" --calib {calib}" if precision == "int8" else ""
-    return f"amf-edge quantize FP32.onnx --precision {precision}{calib_arg} -o {stem}.{precision}.onnx"
+_DEFAULT_OPTIONS = BuildOptions()  # frozen, so one shared default is safe
 
 
-def engine_precision(onnx_precision: str, options: BuildOptions, onnx_path: Path) -> str:
-    """The engine's precision: the ONNX's, or on the legacy path what --fp16/--int8 ask for."""
-    if onnx_precision not in PRECISIONS:
-        raise AmfEdgeError(f"{onnx_path}: unknown precision {onnx_precision!r} in its metadata, expected one of "
-                           f"{', '.join(PRECISIONS)}; re-export it with `amf-edge export`")
-    if onnx_precision == "int8-cpu":
-        raise AmfEdgeError(f"{onnx_path} is the int8-cpu flavour (uint8 activations, for ONNX Runtime on CPUs), which "
-                           "TensorRT cannot build; build the int8 variant (signed symmetric Q/DQ) instead: "
-                           f"`{quantize_command(onnx_path, 'int8')}`")
-    if options.legacy and onnx_precision != "fp32":
-        flags = " and ".join(f for f, on in (("--fp16", options.fp16), ("--int8", options.int8)) if on)
-        raise AmfEdgeError(f"{flags} make TensorRT 10 lower the precision of an FP32 ONNX, but {onnx_path} is already "
-                           f"{onnx_precision}; drop {flags}: the engine takes its precision from the file")
-    if options.legacy:
-        return "int8" if options.int8 else "fp16"
-    return onnx_precision
-
-
-def check_tensorrt(options: BuildOptions, tensorrt_version: str, onnx_path: Path) -> None:
-    """The options against the TensorRT version: the first check after importing TensorRT, so that on 11.x
-    the legacy options stop here, before anything asks for BuilderFlag.FP16/INT8 (which 11.x lacks)."""
-    major = version_tuple(tensorrt_version)[0]
-    if major < LEGACY_MAJOR:
-        raise AmfEdgeError(f"TensorRT {tensorrt_version} is too old: amf-edge builds engines with TensorRT 10 "
-                           "(JetPack 6 ships 10.3) or 11")
-    if options.legacy and major > LEGACY_MAJOR:
-        what = "--int8 --calib" if options.int8 else "--fp16"
-        target = "int8" if options.int8 else "fp16"
-        stem = onnx_path.name.removesuffix(".onnx")
-        raise AmfEdgeError(f"{what} is TensorRT 10's weakly typed path; TensorRT {tensorrt_version} builds strongly "
-                           "typed networks only (no FP16/INT8 builder flags, no calibrators). Make the "
-                           f"{target} variant of the ONNX and build that without {what.split()[0]}: "
-                           f"`{quantize_command(onnx_path, target)}`, then "
-                           f"`amf-edge build {stem}.{target}.onnx -o {stem}.{target}.engine`")
-
-
-def check_options(options: BuildOptions, *, precision: str, device: Device, calibration: Calibration | None,
-                  onnx_path: Path, contract: ModelContract) -> None:
-    """Every contradiction between the options, the model, the calibration set and the GPU."""
-    if contract.dynamic:
-        raise AmfEdgeError(f"{onnx_path} has symbolic N, H and W (`amf-edge export --dynamic`); a TensorRT engine "
-                           "for it needs optimization profiles, which amf-edge build does not make: export it at the "
-                           "camera's size without --dynamic (static shapes are also what TensorRT builds fastest)")
-    if options.int8 and calibration is None:
-        raise AmfEdgeError("--int8 needs a calibration set: --calib calib_data/NAME (a directory with manifest.json "
-                           "and frames); or build the int8 variant of the ONNX, which needs none here: "
-                           f"`{quantize_command(onnx_path, 'int8')}`")
-    if calibration is not None and not options.int8:
-        raise AmfEdgeError(f"--calib {calibration.path} is only used by --int8 (TensorRT 10, FP32 ONNX); "
-                           "add --int8 or drop --calib")
-    if options.workspace_mib is not None and options.workspace_mib <= 0:
-        raise AmfEdgeError(f"--workspace must be a positive number of MiB, got {options.workspace_mib}")
-    if options.opt_level is not None and options.opt_level not in OPT_LEVELS:
-        raise AmfEdgeError(f"--opt-level must be 0–5 (TensorRT's default is 3), got {options.opt_level}")
-    if options.hardware_compat is not None:
-        if options.hardware_compat not in HARDWARE_COMPAT:
-            raise AmfEdgeError(f"--hardware-compat {options.hardware_compat!r}: expected one of "
-                               f"{', '.join(HARDWARE_COMPAT)}")
-        if device.integrated or device.cc < (8, 0):
-            integrated = " (integrated)" if device.integrated else ""
-            raise AmfEdgeError("--hardware-compat ampere+ builds for discrete Ampere-or-newer GPUs (compute capability "
-                               f"≥ 8.0), and this is {device.describe()}{integrated}; build without it")
-        if options.dla_core is not None:
-            raise AmfEdgeError("--hardware-compat and --dla exclude each other: hardware-compatible engines are for "
-                               "discrete GPUs, DLA exists on Jetson only")
-    if options.dla_core is not None and precision == "fp32":
-        raise AmfEdgeError(f"--dla {options.dla_core}: DLA runs FP16 and INT8 layers only and {onnx_path} is FP32, "
-                           "so every layer would fall back to the GPU; build its fp16 or int8 variant "
-                           f"(`{quantize_command(onnx_path, 'fp16')}`), or on TensorRT 10 add --fp16")
-
-
-def build_engine(onnx_path: str | Path, engine_path: str | Path, options: BuildOptions = BuildOptions(), *,
+def build_engine(onnx_path: str | Path, engine_path: str | Path, options: BuildOptions = _DEFAULT_OPTIONS, *,
                  calibration: Calibration | None = None, timing_cache: str | Path | None = None, force: bool = False,
                  log: Callable[[str], None] = print, progress: TextIO | None | str = "stderr") -> BuildResult:
     """Build (or keep) the engine bundle for `onnx_path` at `engine_path`; see the module docstring.
@@ -199,7 +78,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, options: BuildO
     onnx_precision = meta.get("precision", "fp32")
     precision = engine_precision(onnx_precision, options, onnx_path)
     contract = ModelContract.from_metadata(meta)
-    trt = require_module("tensorrt", TENSORRT_PACKAGE, "building TensorRT engines")
+    trt = require_module("tensorrt", "building TensorRT engines")
     check_tensorrt(options, trt.__version__, onnx_path)
     device = query_device()
     check_options(options, precision=precision, device=device, calibration=calibration, onnx_path=onnx_path,
@@ -220,11 +99,11 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, options: BuildO
     log(f"building {engine_path} from {onnx_path} ({reason}): TensorRT {trt.__version__}, {device.describe()}, "
         f"{precision}")
 
-    timings = _load_timing_cache(Path(timing_cache), trt.__version__, device) if timing_cache is not None else b""
+    timings = load_timing_cache(Path(timing_cache), trt.__version__, device) if timing_cache is not None else b""
     plan, cache_bytes = _build(trt, onnx_path, engine_path, options, contract=contract, device=device,
                                calibration=calibration, timings=timings, onnx_sha256=onnx_sha256, progress=progress)
     if timing_cache is not None:
-        _save_timing_cache(Path(timing_cache), cache_bytes, trt.__version__, device)
+        save_timing_cache(Path(timing_cache), cache_bytes, trt.__version__, device)
 
     engine_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = engine_path.with_name(engine_path.name + ".tmp")
@@ -325,92 +204,6 @@ def _legacy_configure(trt, config, options: BuildOptions, calibrator) -> None:
         config.int8_calibrator = calibrator
 
 
-def calibration_cache_path(engine_path: Path, onnx_sha256: str, fingerprint: str) -> Path:
-    """Beside the engine, named by the model and the set: a cache is reused only for the same pair, so a
-    stale one (another model, another set) can never be picked up."""
-    tag = hashlib.sha256(f"{onnx_sha256}:{fingerprint}".encode()).hexdigest()[:16]
-    return engine_path.with_name(f"{engine_path.name}.calib-{tag}.cache")
-
-
-def _device_arrays():
-    """Device buffers for the calibrator: Polygraphy's (ctypes over libcudart). convert/ may not use
-    runtime/cuda.py (dependencies point one way), and Polygraphy is already what convert/ builds on."""
-    return require_module("polygraphy.cuda", "polygraphy", "device buffers for INT8 calibration").DeviceArray
-
-
-def _legacy_calibrator(trt, calibration: Calibration, contract: ModelContract, cache_path: Path):
-    """TensorRT 10 only: an IInt8EntropyCalibrator2 that feeds the calibration set and keeps its cache file.
-
-    Errors inside TensorRT's callbacks cannot propagate through the builder; they are kept in `.error`
-    and raised after the build. A context manager: leaving it frees the device buffers. Public methods
-    are the TensorRT callbacks only (the conformance test checks them against the surfaces).
-    """
-    DeviceArray = _device_arrays()
-    expected = {"rgb": ((1, contract.height, contract.width, 3), np.uint8),
-                "depth": ((1, contract.height, contract.width), np.float32)}
-
-    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
-        def __init__(self):
-            trt.IInt8EntropyCalibrator2.__init__(self)  # pybind11 trampolines need the base initialised explicitly
-            self.error: AmfEdgeError | None = None
-            self.frames = 0
-            self._batches = iter(calibration.batches(contract))
-            self._buffers: dict[str, Any] = {}
-
-        def get_batch_size(self):
-            return 1
-
-        def get_batch(self, names):
-            try:
-                batch = next(self._batches, None)
-                if batch is None:
-                    if self.frames == 0:
-                        raise AmfEdgeError(f"the calibration set {calibration.path} yielded no frames; check its "
-                                           "manifest.json and frames")
-                    return None
-                self.frames += 1
-                return [self._upload(name, batch) for name in names]
-            except AmfEdgeError as e:
-                self.error = e
-                return None  # stops calibration; build_engine raises the error
-
-        def _upload(self, name: str, batch: Mapping[str, np.ndarray]) -> int:
-            if name not in expected or name not in batch:
-                raise AmfEdgeError(f"calibration frame {self.frames} of {calibration.path} has inputs {sorted(batch)}, "
-                                   f"the network asks for {name!r}; expected {sorted(expected)}")
-            shape, dtype = expected[name]
-            array = np.asarray(batch[name])
-            if array.shape != shape or array.dtype != dtype:
-                raise AmfEdgeError(f"calibration frame {self.frames} of {calibration.path}: {name} is {array.dtype} "
-                                   f"{array.shape}, the model takes {np.dtype(dtype).name} {shape}; build the set at "
-                                   f"the model's size {contract.height}×{contract.width}")
-            # Calibration reads every non-index input as float32, the uint8 rgb included (Polygraphy's
-            # calibrator converts for the same reason), so rgb goes up as float32 0–255.
-            data = np.ascontiguousarray(array, dtype=np.float32)
-            if name not in self._buffers:
-                self._buffers[name] = DeviceArray.raw((data.nbytes,))
-            self._buffers[name].copy_from(data.reshape(-1).view(np.uint8))
-            return self._buffers[name].ptr
-
-        def read_calibration_cache(self):
-            return cache_path.read_bytes() if cache_path.is_file() else None
-
-        def write_calibration_cache(self, cache):
-            tmp = cache_path.with_name(cache_path.name + ".tmp")
-            tmp.write_bytes(bytes(cache))
-            tmp.replace(cache_path)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):  # device buffers live until the build is done with them
-            for buffer in self._buffers.values():
-                buffer.free()
-            self._buffers.clear()
-
-    return EntropyCalibrator()
-
-
 def _progress_monitor(trt, stream: TextIO):
     """Builder phases on `stream`: top-level phases and their children, with a step count at most twice a
     second (step_complete runs for every tactic)."""
@@ -439,40 +232,6 @@ def _progress_monitor(trt, stream: TextIO):
             self._phases.pop(phase_name, None)
 
     return Progress()
-
-
-def _load_timing_cache(path: Path, tensorrt_version: str, device: Device) -> bytes:
-    """The timings in `path` (b"" when it does not exist yet), after checking they are for this TensorRT and GPU."""
-    if not path.exists():
-        return b""
-    data = path.read_bytes()
-    header, _, body = data.partition(b"\n")
-    if not header.startswith(TIMING_CACHE_MAGIC):
-        raise AmfEdgeError(f"--timing-cache {path} is not an amf-edge timing cache (no header saying which TensorRT "
-                           "and GPU it is for); pass a new file name and amf-edge creates it")
-    try:
-        owner = json.loads(header[len(TIMING_CACHE_MAGIC):])
-    except ValueError:
-        raise AmfEdgeError(f"--timing-cache {path} has a damaged header; delete it") from None
-    mine = _timing_cache_owner(tensorrt_version, device)
-    if owner != mine:
-        raise AmfEdgeError(f"--timing-cache {path} holds timings of TensorRT {owner.get('tensorrt')} on "
-                           f"{owner.get('gpu')} ({owner.get('compute_capability')}); this build is TensorRT "
-                           f"{tensorrt_version} on {device.describe()}, and timings do not transfer: pass another "
-                           "--timing-cache file (one per TensorRT version and GPU)")
-    return body
-
-
-def _save_timing_cache(path: Path, body: bytes, tensorrt_version: str, device: Device) -> None:
-    header = TIMING_CACHE_MAGIC + json.dumps(_timing_cache_owner(tensorrt_version, device)).encode() + b"\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(header + body)
-    tmp.replace(path)
-
-
-def _timing_cache_owner(tensorrt_version: str, device: Device) -> dict[str, str]:
-    return {"tensorrt": tensorrt_version, "gpu": device.name, "compute_capability": device.compute_capability}
 
 
 def _layer_report(trt, plan: bytes, options: BuildOptions) -> dict[str, Any]:

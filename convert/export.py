@@ -25,11 +25,11 @@ from torch import nn
 from amf_edge import __version__
 from amf_edge.checkpoint import Checkpoint
 from amf_edge.contract import encode_metadata
+from amf_edge.convert.fold import fold
+from amf_edge.convert.lint import check_tensorrt_parsable
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
 from amf_edge.models import upsample_logits
-from convert.fold import fold
-from convert.lint import check_tensorrt_parsable
 
 OUTPUTS = ("labels", "logits", "confidence", "overlay")
 OPSET = 18
@@ -81,7 +81,7 @@ def parse_outputs(text: str) -> tuple[str, ...]:
 
 def metadata(ckpt: Checkpoint, ckpt_sha256: str, height: int | str, width: int | str, layout: str,
              outputs: tuple[str, ...]) -> dict[str, str]:
-    onnx = require_module("onnx", "onnx")
+    onnx = require_module("onnx")
     spec = ckpt.preprocess
     contract = {
         "rgb": {"dtype": "uint8", "shape": ["N", height, width, 3], "channel_order": spec.channel_order},
@@ -97,7 +97,8 @@ def metadata(ckpt: Checkpoint, ckpt_sha256: str, height: int | str, width: int |
         "layout": layout,
         "precision": "fp32",
         "checkpoint_sha256": ckpt_sha256,
-        "versions": {"amf_edge": __version__, "torch": str(torch.__version__), "onnx": onnx.__version__, "opset": OPSET},
+        "versions": {"amf_edge": __version__, "torch": str(torch.__version__), "onnx": onnx.__version__,
+                     "opset": OPSET},
     }
     return encode_metadata(values)
 
@@ -109,9 +110,9 @@ def export_onnx(ckpt: Checkpoint, ckpt_sha256: str, out: str | Path, *, height: 
     Static by default (N=1, H×W fixed: what TensorRT builds fastest and the runtime expects); `dynamic`
     makes N, H and W symbolic (`height`×`width` is then only the size traced and checked).
     """
-    onnx = require_module("onnx", "onnx", "ONNX export")
-    require_module("onnxscript", "onnxscript", "torch's ONNX exporter")
-    onnxslim = require_module("onnxslim", "onnxslim", "ONNX graph cleanup")
+    onnx = require_module("onnx", "ONNX export")
+    require_module("onnxscript", "torch's ONNX exporter")
+    onnxslim = require_module("onnxslim", "ONNX graph cleanup")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     module = Deployable(ckpt, layout, outputs).eval()
@@ -162,7 +163,7 @@ def check_parity(ckpt: Checkpoint, onnx_path: str | Path, frames: list, *, atol:
     `frames` are RGBDSamples of the exported size. Raises AmfEdgeError when the exported graph computes
     something else (any label differs, or the logits differ by more than `atol`).
     """
-    ort = require_module("onnxruntime", "onnxruntime", "checking the export")
+    ort = require_module("onnxruntime", "checking the export")
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     model, spec = ckpt.model.eval(), ckpt.preprocess
@@ -179,7 +180,8 @@ def check_parity(ckpt: Checkpoint, onnx_path: str | Path, frames: list, *, atol:
         total += labels.size
         if "logits" in got:
             max_err = max(max_err, float(np.abs(got["logits"] - logits.numpy()).max()))
-    result = {"label_agreement": agree / total, "max_logit_error": max_err if "logits" in names else None, "frames": len(frames)}
+    result = {"label_agreement": agree / total, "max_logit_error": max_err if "logits" in names else None,
+              "frames": len(frames)}
     if agree != total or max_err > atol:
         raise AmfEdgeError(f"{onnx_path} does not reproduce the PyTorch model: {result}; this is a bug in the export, "
                            "please report it with the checkpoint")

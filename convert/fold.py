@@ -122,7 +122,8 @@ class FoldedBlock(nn.Module):
         super().__init__()
         self.layout, self.bottleneck = layout, isinstance(block, Bottleneck)
         def fold(conv: PerModality, bn: PerModality) -> FoldedConv:
-            return FoldedConv([conv.module_for(m) for m in modalities], [bn.module_for(m) for m in modalities], layout.name)
+            return FoldedConv([conv.module_for(m) for m in modalities], [bn.module_for(m) for m in modalities],
+                              layout.name)
 
         self.conv1, self.conv2 = fold(block.conv1, block.bn1), fold(block.conv2, block.bn2)
         self.conv3 = fold(block.conv3, block.bn3) if self.bottleneck else None
@@ -159,7 +160,8 @@ class FoldedAsymFusion(nn.Module):
         enc = model.encoder
         # The stem stays per modality: depth enters with one channel (its 3-channel stem summed).
         self.stems = nn.ModuleList(
-            FoldedConv([enc.depth_stem() if m == "depth" else enc.conv1.module_for(m)], [enc.bn1.module_for(m)], "split")
+            FoldedConv([enc.depth_stem() if m == "depth" else enc.conv1.module_for(m)], [enc.bn1.module_for(m)],
+                       "split")
             for m in cfg.modalities
         )
         self.maxpool = enc.maxpool

@@ -37,7 +37,7 @@ UINT8 = 2  # onnx.TensorProto.UINT8
 
 def lint(model) -> list[str]:
     """Problems that would stop TensorRT's ONNX parser, one line each (empty when none)."""
-    onnx = require_module("onnx", "onnx")
+    onnx = require_module("onnx")
     problems = []
     for opset in model.opset_import:
         if opset.domain in ("", "ai.onnx") and opset.version not in OPSETS:
@@ -46,7 +46,8 @@ def lint(model) -> list[str]:
         graph = onnx.shape_inference.infer_shapes(model).graph
     except onnx.shape_inference.InferenceError:  # e.g. an unknown custom op: the other rules still apply
         graph = model.graph
-    constants = {t.name for t in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    constants = ({t.name for t in graph.initializer}
+                 | {o for n in graph.node if n.op_type == "Constant" for o in n.output})
     edges = {v.name for v in (*graph.input, *graph.output)}
     dtypes = {v.name: v.type.tensor_type.elem_type for v in (*graph.value_info, *graph.input, *graph.output)}
     for node in graph.node:
@@ -59,11 +60,14 @@ def lint(model) -> list[str]:
             problems.append(f"{where}: not supported by TensorRT's ONNX parser")
             continue
         if node.op_type == "Resize":
-            mode, coords = _text(attrs.get("mode", b"nearest")), _text(attrs.get("coordinate_transformation_mode", b"half_pixel"))
+            mode, coords = (_text(attrs.get("mode", b"nearest")),
+                            _text(attrs.get("coordinate_transformation_mode", b"half_pixel")))
             if mode not in RESIZE_MODES or coords not in RESIZE_COORDINATES or attrs.get("antialias", 0):
-                problems.append(f"{where}: mode {mode!r}, coordinates {coords!r}, antialias {attrs.get('antialias', 0)}; "
+                problems.append(f"{where}: mode {mode!r}, coordinates {coords!r}, "
+                                f"antialias {attrs.get('antialias', 0)}; "
                                 f"TensorRT supports modes {sorted(RESIZE_MODES)} without antialiasing")
-        if node.op_type == "MaxPool" and (len(node.output) > 1 and node.output[1] or any(d != 1 for d in attrs.get("dilations", []))):
+        if node.op_type == "MaxPool" and (len(node.output) > 1 and node.output[1]
+                                          or any(d != 1 for d in attrs.get("dilations", []))):
             problems.append(f"{where}: the Indices output and dilations other than 1 are unsupported")
         axes = CONSTANT_AXES.get(node.op_type)
         if axes is not None and len(node.input) > axes and node.input[axes] and node.input[axes] not in constants:

@@ -23,13 +23,13 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from amf_edge.calibset import CalibrationSet, cache_key, check_cache, read_cache, write_cache
-from amf_edge.contract import ModelContract, encode_metadata
+from amf_edge.calibset import CalibrationSet
+from amf_edge.contract import ModelContract, encode_metadata, read_metadata
+from amf_edge.convert.calib_cache import cache_key, check_cache, read_cache, write_cache
+from amf_edge.convert.lint import check_tensorrt_parsable
 from amf_edge.errors import AmfEdgeError
 from amf_edge.files import file_sha256
 from amf_edge.lazy import require_module
-from amf_edge.contract import read_metadata
-from convert.lint import check_tensorrt_parsable
 
 PRECISIONS = ("fp16", "int8", "int8-cpu")
 METHODS = ("entropy", "percentile", "minmax")
@@ -88,7 +88,7 @@ def to_fp16(model, keep: tuple[str, ...] = ()):
     """Body in float16 (except `keep`); ONNX Runtime's converter inserts the Casts at the boundaries."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    onnxslim = require_module("onnxslim", "onnxslim")
+    onnxslim = require_module("onnxslim")
     body = split_body(model)
     with _quiet("onnxruntime.transformers"):
         half = convert_float_to_float16(model, keep_io_types=True, op_block_list=[],
@@ -106,7 +106,7 @@ def _drop_round_trips(model) -> None:
     the upsampled scores before argmax, the softmax and the overlay to float16: exactly what the block
     list is meant to keep in float32. Each such pair becomes one no-op Cast (float32 → float32).
     """
-    onnx = require_module("onnx", "onnx")
+    onnx = require_module("onnx")
     f16, f32 = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
     to = {n.name: onnx.helper.get_attribute_value(n.attribute[0]) for n in model.graph.node if n.op_type == "Cast"}
     consumers: dict[str, list] = {}
@@ -146,8 +146,8 @@ class _Reader:
 def quantize_int8(src: Path, out: Path, options: QuantizeOptions, calib: CalibrationSet, contract: ModelContract,
                   cache: Path) -> dict:
     """Static Q/DQ quantization of `src` into `out`; calibration ranges come from (or go to) `cache`."""
-    onnx = require_module("onnx", "onnx")
-    q = require_module("onnxruntime.quantization", "onnxruntime", "INT8 quantization")
+    onnx = require_module("onnx")
+    q = require_module("onnxruntime.quantization", "INT8 quantization")
     cpu = options.precision == "int8-cpu"
     model = onnx.load(str(src))
     name_nodes(model)
@@ -157,7 +157,8 @@ def quantize_int8(src: Path, out: Path, options: QuantizeOptions, calib: Calibra
     if options.method == "percentile":
         settings["extra_options"]["CalibPercentile"] = options.percentile
     key = cache_key(file_sha256(src), calib, options.method,
-                    {"op_types": op_types or "all", "percentile": options.percentile if options.method == "percentile" else None})
+                    {"op_types": op_types or "all",
+                     "percentile": options.percentile if options.method == "percentile" else None})
     hit = check_cache(cache, key)
     with tempfile.TemporaryDirectory(prefix="amf-edge-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
@@ -183,7 +184,7 @@ def quantize_int8(src: Path, out: Path, options: QuantizeOptions, calib: Calibra
 def make_variant(src: str | Path, out: str | Path, options: QuantizeOptions, *, calib: CalibrationSet | None = None,
                  cache: str | Path | None = None) -> Path:
     """Write the `options.precision` variant of the FP32 amf-edge export `src` to `out`, with its metadata."""
-    onnx = require_module("onnx", "onnx")
+    onnx = require_module("onnx")
     src, out = Path(src), Path(out)
     meta = read_metadata(src)
     if meta.get("precision", "fp32") != "fp32":

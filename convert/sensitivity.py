@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from amf_edge.calibset import CalibrationSet
+from amf_edge.convert.quantize import QuantizeOptions, make_variant, name_nodes, split_body
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
 from amf_edge.metrics import score_predictions
 from amf_edge.onnxrt import OnnxPredictor
-from convert.quantize import QuantizeOptions, make_variant, name_nodes, split_body
 
 
 def miou(path: Path, dataset, num_classes: int, limit: int | None) -> float:
@@ -31,7 +31,7 @@ def find_kept_layers(src: Path, out: Path, options: QuantizeOptions, calib: Cali
                      *, max_drop: float, limit: int | None = None, probe: int = 8, progress: bool = False) -> dict:
     """Quantize `src` into `out`, keeping the fewest most-sensitive Convs in float so the ensemble mIoU
     on `val` drops by at most `max_drop` points. Returns the report (scores, ranking, kept layers)."""
-    onnx = require_module("onnx", "onnx")
+    onnx = require_module("onnx")
     k = val.labels.num_classes
     base = 100 * miou(src, val, k, limit)
     make_variant(src, out, options, calib=calib, cache=cache)

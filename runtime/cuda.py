@@ -8,7 +8,7 @@ Two implementations behind one small interface (`Cuda`):
   wheel that installs anywhere and imports without a driver; TensorRT's own samples use it.
 
 `open_cuda()` picks pycuda when it is installed, else cuda-python; `AMF_EDGE_CUDA=pycuda|cuda-python`
-forces one (`amf_edge.bundle.cuda_binding`). Both import lazily, inside the implementation, so this
+forces one (`amf_edge.gpu.cuda_binding`). Both import lazily, inside the implementation, so this
 module imports on machines without either. Streams, events and graphs are opaque objects of the
 binding; device pointers are ints, as TensorRT takes them.
 """
@@ -21,8 +21,8 @@ import math
 
 import numpy as np
 
-from amf_edge.bundle import Device, cuda_binding, cuda_python_runtime, query_device
 from amf_edge.errors import AmfEdgeError
+from amf_edge.gpu import Device, cuda_binding, cuda_python_runtime, query_device
 from amf_edge.lazy import require_module
 
 
@@ -102,7 +102,7 @@ class PyCuda(Cuda):
     supports_graphs = False  # released pycuda has no stream capture
 
     def __init__(self) -> None:
-        self.drv = require_module("pycuda.driver", "pycuda", "CUDA memory and streams for TensorRT")
+        self.drv = require_module("pycuda.driver", "CUDA memory and streams for TensorRT")
         try:
             self.drv.init()
             # TensorRT works in the CUDA runtime's primary context; pycuda must use the same one (a context

@@ -31,9 +31,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from amf_edge.errors import AmfEdgeError
-from runtime.backends.base import Backend
-from runtime.sinks.base import Result, RunReport, Sink, SinkContext, StopStream
-from runtime.sources.base import Source
+from amf_edge.runtime.backends.base import Backend
+from amf_edge.runtime.sinks.base import Result, RunReport, Sink, SinkContext, StopStream
+from amf_edge.runtime.sources.base import Source
 
 POLICIES = ("live", "lossless")
 # live: one waiting frame bounds latency to about one frame of every stage; lossless: a little slack
@@ -147,7 +147,8 @@ class Pipeline:
                  max_frames: int | None = None, queue_size: int | None = None, warmup: bool = True, echo: bool = True):
         policy = policy or ("live" if source.live else "lossless")
         if policy not in POLICIES:
-            raise AmfEdgeError(f"unknown policy {policy!r}; expected live (newest frame wins) or lossless (every frame)")
+            raise AmfEdgeError(f"unknown policy {policy!r}; "
+                               "expected live (newest frame wins) or lossless (every frame)")
         if max_frames is not None and max_frames < 1:
             raise AmfEdgeError(f"max_frames must be at least 1, got {max_frames}")
         if queue_size is not None and queue_size < 1:
@@ -458,7 +459,8 @@ class Pipeline:
     def _summarize(self, stopped_by: str, stuck: list[str]) -> dict:
         dropped = {"capture": self._frames.dropped, "output": self._results.dropped,
                    "shutdown": sum(self._shutdown_drops.values())}
-        log = {name: np.frombuffer(values, np.float64) if len(values) else np.zeros(0) for name, values in self._log.items()}
+        log = {name: np.frombuffer(values, np.float64) if len(values) else np.zeros(0)
+               for name, values in self._log.items()}
         latency = log["latency_ms"]
         n = len(latency)
         # the backend alone: submit to collect, copies included

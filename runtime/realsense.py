@@ -2,7 +2,7 @@
 
 One reader serves cameras and recordings alike, so what the recordings test also covers the camera path:
 it opens the depth and colour sensors itself, each frame goes from the sensor callback into a queue,
-`runtime.sync.StreamSynchronizer` pairs the two streams by timestamp, and each pair becomes a frameset
+`amf_edge.runtime.sync.StreamSynchronizer` pairs the two streams by timestamp, and each pair becomes a frameset
 for `rs.align(rs.stream.color)`. Why not `rs.pipeline`: on playback it starts the sensors one after
 the other while the file already plays, in real time until `set_real_time(False)` can be called, so
 the first frames are often lost (with pyrealsense2 2.59.1, 1 or 2 of 6 frames of a short .db3, and
@@ -31,9 +31,9 @@ import numpy as np
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
+from amf_edge.runtime.frames import Frame
+from amf_edge.runtime.sync import StreamSynchronizer
 from amf_edge.sample import Intrinsics, RGBDSample
-from runtime.frames import Frame
-from runtime.sync import StreamSynchronizer
 
 COLOR_FORMATS = ("rgb8", "bgr8", "rgba8", "bgra8")  # what we convert to RGB; cameras are asked for rgb8
 QUEUE_FRAMES = 4  # frames in flight between librealsense's threads and the reader: enough to absorb jitter
@@ -52,7 +52,7 @@ def import_rs() -> ModuleType:
         if "libusb" in str(e):
             raise AmfEdgeError(f"pyrealsense2 is installed but cannot load libusb ({e}); install it, e.g. "
                                "`sudo apt-get install libusb-1.0-0`") from None
-    return require_module("pyrealsense2", "pyrealsense2", "RealSense cameras and recordings")
+    return require_module("pyrealsense2", "RealSense cameras and recordings")
 
 
 def describe_device(device: object) -> str:
@@ -121,7 +121,8 @@ def choose_streams(device: object, *, width: int | None = None, height: int | No
             if stream not in wanted or profile.format().name not in wanted[stream]:
                 continue
             v = profile.as_video_stream_profile()
-            if (width, height, fps) != (None, None, None) and (v.width(), v.height(), profile.fps()) != (width, height, fps):
+            if ((width, height, fps) != (None, None, None)
+                    and (v.width(), v.height(), profile.fps()) != (width, height, fps)):
                 continue
             found[stream].append((wanted[stream].index(profile.format().name), StreamChoice(sensor, profile)))
     missing = [s for s in ("depth", "color") if not found[s]]
@@ -280,7 +281,8 @@ class RealSenseReader:
                             intrinsics=Intrinsics(k.fx, k.fy, k.ppx, k.ppy))
         self.delivered += 1
         now = time.perf_counter()
-        return Frame(sample, c.get_frame_number(), c.get_timestamp() / 1000.0, now, sync_ms=(now - min(color_s, depth_s)) * 1e3)
+        return Frame(sample, c.get_frame_number(), c.get_timestamp() / 1000.0, now,
+                     sync_ms=(now - min(color_s, depth_s)) * 1e3)
 
     @property
     def dropped(self) -> int:

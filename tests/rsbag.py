@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from rosbags.rosbag1 import Writer
-from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 # librealsense's realsense_msgs/StreamInfo; this text gives the MD5 its reader checks (311d7e24...).
 STREAM_INFO_MSG = "uint32 fps\nstring encoding\nbool is_recommended\n"
@@ -128,7 +128,7 @@ def write_rs_bag(
         for key, value in (("Name", "amf-edge test bag"), ("Serial Number", "000000000001"),
                            ("Firmware Version", "5.0.0.0")):
             write("/device_0/info", kv, STATIC_NS, m[kv](key=key, value=value))
-        for (stream, sensor), names in zip(streams, ("Stereo Module", "RGB Camera")):
+        for (_stream, sensor), names in zip(streams, ("Stereo Module", "RGB Camera")):
             write(f"/device_0/sensor_{sensor}/info", kv, STATIC_NS, m[kv](key="Name", value=names))
         write("/device_0/sensor_0/option/Depth_Units/value", "std_msgs/msg/Float32", STATIC_NS,
               m["std_msgs/msg/Float32"](data=depth_unit))
@@ -141,7 +141,8 @@ def write_rs_bag(
             fx, fy, cx, cy = s.intrinsics
             write(f"{prefix}/info", "realsense_msgs/msg/StreamInfo", STATIC_NS,
                   m["realsense_msgs/msg/StreamInfo"](fps=fps, encoding=s.encoding, is_recommended=True))
-            write(f"{prefix}/info/camera_info", "sensor_msgs/msg/CameraInfo", STATIC_NS, _camera_info(m, h, w, fx, fy, cx, cy))
+            write(f"{prefix}/info/camera_info", "sensor_msgs/msg/CameraInfo", STATIC_NS,
+                  _camera_info(m, h, w, fx, fy, cx, cy))
             translation = color_to_depth_m if stream == "Color" else (0.0, 0.0, 0.0)
             write(f"{prefix}/tf/0", "geometry_msgs/msg/Transform", STATIC_NS, m["geometry_msgs/msg/Transform"](
                 translation=m["geometry_msgs/msg/Vector3"](x=translation[0], y=translation[1], z=translation[2]),
@@ -215,7 +216,8 @@ class SoftwareCamera:
         self.depth_sensor = self.device.add_sensor("Stereo Module")
         self.color_sensor = self.device.add_sensor("RGB Camera")
         self.depth_profile = self.depth_sensor.add_video_stream(self._stream(rs.stream.depth, 0, rs.format.z16, 2, fps))
-        self.color_profile = self.color_sensor.add_video_stream(self._stream(rs.stream.color, 1, rs.format.rgb8, 3, fps))
+        self.color_profile = self.color_sensor.add_video_stream(
+            self._stream(rs.stream.color, 1, rs.format.rgb8, 3, fps))
         self.depth_sensor.add_read_only_option(rs.option.depth_units, depth_unit)
         extrinsics = rs.extrinsics()
         extrinsics.rotation = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]

@@ -20,7 +20,7 @@ qualified name to a function or value: the one hand-written part, kept to what a
 (tensor names of an engine, a serialized plan, the builder calling the callbacks it was given). A
 behaviour for a name the surface lacks is never installed.
 
-`FakeCuda` implements runtime.cuda.Cuda on host memory, recording every operation with its stream.
+`FakeCuda` implements amf_edge.runtime.cuda.Cuda on host memory, recording every operation with its stream.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from amf_edge.bundle import Device
+from amf_edge.gpu import Device
 
 SURFACE_DIR = Path(__file__).parent / "data" / "trt_api"
 VERSIONS = ("10.3.0", "10.16.1.11", "11.4.0.106")
@@ -189,7 +189,8 @@ class _StandInMeta(type):
         members = type.__getattribute__(cls, "_standin_members")
         if name in members:
             record = type.__getattribute__(cls, "_standin_record")
-            record.accessed.setdefault(f"{type.__getattribute__(cls, '_standin_name')}.{name}", set()).add(_caller_file())
+            record.accessed.setdefault(f"{type.__getattribute__(cls, '_standin_name')}.{name}",
+                                       set()).add(_caller_file())
         return type.__getattribute__(cls, name)
 
 
@@ -215,7 +216,8 @@ class _StandIn(metaclass=_StandInMeta):
         if kind is not None and not kind.startswith("property"):
             raise AttributeError(f"can't set attribute '{name}' of '{cls._standin_name}' (a {kind})")
         if kind is not None:
-            cls._standin_record.accessed.setdefault(f"{cls._standin_name}.{name}", set()).add(sys._getframe(1).f_code.co_filename)
+            cls._standin_record.accessed.setdefault(f"{cls._standin_name}.{name}", set()).add(
+                sys._getframe(1).f_code.co_filename)
         object.__setattr__(self, name, value)  # properties go through their descriptor; read-only ones refuse
 
     def __repr__(self):
@@ -518,7 +520,7 @@ def host_memory(module: StandInModule, data: bytes) -> Any:
 
 
 class FakeCuda:
-    """runtime.cuda.Cuda on host memory: device pointers index byte arrays; every operation is logged as
+    """amf_edge.runtime.cuda.Cuda on host memory: device pointers index byte arrays; every operation is logged as
     (operation, stream id, detail) and runs at once, except inside a stream capture, where it is kept for
     the graph. `enqueue(stream_handle, fn)` is how a fake kernel (the stand-in execute_async_v3) runs."""
 
@@ -642,7 +644,8 @@ class FakeCuda:
 
 
 class FakeDeviceArray:
-    """polygraphy.cuda.DeviceArray as convert/build.py's calibrator uses it: raw((nbytes,)), copy_from(host bytes), ptr, free."""
+    """polygraphy.cuda.DeviceArray as convert/calibrator.py's calibrator uses it: raw((nbytes,)), copy_from(host bytes),
+    ptr, free."""
 
     log: ClassVar[list] = []
     _next = 0x7000_0000
@@ -688,7 +691,8 @@ def default_io(height: int, width: int, outputs: tuple[str, ...] = ("labels",)) 
     """An amf-edge engine's tensors, as TensorRT lists them (inputs first)."""
     out = {"labels": ((1, height, width), "UINT8"), "logits": ((1, 11, height // 4, width // 4), "FLOAT"),
            "confidence": ((1, height, width), "FLOAT"), "overlay": ((1, height, width, 3), "UINT8")}
-    return [TensorSpec("rgb", (1, height, width, 3), "UINT8", True), TensorSpec("depth", (1, height, width), "FLOAT", True),
+    return [TensorSpec("rgb", (1, height, width, 3), "UINT8", True),
+            TensorSpec("depth", (1, height, width), "FLOAT", True),
             *(TensorSpec(o, *out[o], False) for o in outputs)]
 
 
@@ -698,9 +702,12 @@ def fake_labels(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
 
 
 LAYERS = {"Layers": [
-    {"Name": "conv1", "LayerType": "CaskConvolution", "Outputs": [{"Name": "a", "Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}]},
-    {"Name": "conv2", "LayerType": "CaskConvolution", "Outputs": [{"Name": "b", "Format/Datatype": "Row major linear Int8 format"}]},
-    {"Name": "argmax", "LayerType": "TopK", "Outputs": [{"Name": "labels", "Format/Datatype": "Row major linear UInt8 format"}]},
+    {"Name": "conv1", "LayerType": "CaskConvolution",
+     "Outputs": [{"Name": "a", "Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}]},
+    {"Name": "conv2", "LayerType": "CaskConvolution",
+     "Outputs": [{"Name": "b", "Format/Datatype": "Row major linear Int8 format"}]},
+    {"Name": "argmax", "LayerType": "TopK",
+     "Outputs": [{"Name": "labels", "Format/Datatype": "Row major linear UInt8 format"}]},
     {"Name": "head", "LayerType": "Reformat", "Outputs": [{"Name": "c", "Format/Datatype": "Row major linear FP32"}]},
 ], "Bindings": ["rgb", "depth", "labels"]}
 
@@ -726,10 +733,13 @@ def make_world(surface: dict, *, io: list[TensorSpec] | None = None, cuda: FakeC
         trt = holder["module"]
         monitor = config.progress_monitor
         if monitor is not None:
-            call_override(monitor, trt, "IProgressMonitor.phase_start", phase_name="Building engine", parent_phase="", num_steps=2)
-            call_override(monitor, trt, "IProgressMonitor.phase_start", phase_name="Tactics", parent_phase="Building engine", num_steps=5)
+            call_override(monitor, trt, "IProgressMonitor.phase_start", phase_name="Building engine", parent_phase="",
+                          num_steps=2)
+            call_override(monitor, trt, "IProgressMonitor.phase_start", phase_name="Tactics",
+                          parent_phase="Building engine", num_steps=5)
             for step in range(5):
-                assert call_override(monitor, trt, "IProgressMonitor.step_complete", phase_name="Tactics", step=step) is True
+                assert call_override(monitor, trt, "IProgressMonitor.step_complete", phase_name="Tactics",
+                                     step=step) is True
             call_override(monitor, trt, "IProgressMonitor.phase_finish", phase_name="Tactics")
             call_override(monitor, trt, "IProgressMonitor.phase_finish", phase_name="Building engine")
         if "IBuilderConfig.int8_calibrator" in trt.standin.surface["api"] and config.int8_calibrator is not None:
@@ -740,7 +750,8 @@ def make_world(surface: dict, *, io: list[TensorSpec] | None = None, cuda: FakeC
             state()["calibration_cache_read"] = cached
             if cached is None:
                 batches = state().setdefault("calibration_batches", [])
-                while (ptrs := call_override(calibrator, trt, "IInt8EntropyCalibrator2.get_batch", names=["rgb", "depth"])) is not None:
+                while (ptrs := call_override(calibrator, trt, "IInt8EntropyCalibrator2.get_batch",
+                                             names=["rgb", "depth"])) is not None:
                     batches.append(ptrs)
                 if batches:
                     call_override(calibrator, trt, "IInt8EntropyCalibrator2.write_calibration_cache",
@@ -845,7 +856,7 @@ def write_onnx(path: Path, *, height: int = 48, width: int = 64, precision: str 
 
 # --- the two real runtime/cuda.py implementations over fake bindings ---------------------------------------
 #
-# These run runtime.cuda.CudaPython and runtime.cuda.PyCuda themselves (pointer arithmetic, copy
+# These run amf_edge.runtime.cuda.CudaPython and amf_edge.runtime.cuda.PyCuda themselves (pointer arithmetic, copy
 # directions, events, graph capture), over modules shaped like cuda-python's runtime and pycuda's driver
 # whose memory is ctypes buffers. test_trt_conformance checks the fake cuda-python's names and argument
 # counts against the real package where it is installed.
@@ -1091,7 +1102,8 @@ def fake_pycuda(device: Device = RTX_4090) -> tuple[types.ModuleType, _HostMemor
     drv.init = lambda flags=0: None
     drv.Error, drv.Device, drv.Stream, drv.Event = Error, Device_, Stream, Event
     drv.mem_alloc = DeviceAllocation
-    drv.pagelocked_empty, drv.memcpy_htod_async, drv.memcpy_dtoh_async = pagelocked_empty, memcpy_htod_async, memcpy_dtoh_async
+    drv.pagelocked_empty, drv.memcpy_htod_async, drv.memcpy_dtoh_async = (pagelocked_empty, memcpy_htod_async,
+                                                                          memcpy_dtoh_async)
     drv.event_flags = types.SimpleNamespace(DISABLE_TIMING=2)
     drv.mem_get_info = lambda: (6 << 30, 8 << 30)
     drv.device_attribute = types.SimpleNamespace(INTEGRATED="INTEGRATED")

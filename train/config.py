@@ -62,7 +62,8 @@ class OptimSection:
     # "stages": constant LRs per stage, optimiser re-created (momentum reset) at each stage, as the
     # official three-stage recipe; "poly" and "constant" use exactly one stage for epochs and base LRs.
     schedule: str = "stages"
-    stages: list[Stage] = field(default_factory=lambda: [Stage(100, 5e-4, 3e-3), Stage(100, 2.5e-4, 1.5e-3), Stage(100, 1e-4, 7e-4)])
+    stages: list[Stage] = field(default_factory=lambda: [Stage(100, 5e-4, 3e-3), Stage(100, 2.5e-4, 1.5e-3),
+                                                         Stage(100, 1e-4, 7e-4)])
     momentum: float = 0.9
     weight_decay: float = 1e-5
     poly_power: float = 0.9
@@ -149,7 +150,7 @@ def dump_config(config: TrainConfig) -> str:
 def _yaml():
     from amf_edge.lazy import require_module
 
-    return require_module("yaml", "pyyaml", "training recipes are YAML")
+    return require_module("yaml", "training recipes are YAML")
 
 
 def _set(data: dict, keys: list[str], value, item: str) -> None:

@@ -8,16 +8,16 @@ Protocols:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from amf_edge.datasets import Dataset
+from amf_edge.metrics import score_predictions
 from amf_edge.models import AsymFusion, upsample_logits
 from amf_edge.preprocess import PreprocessSpec
 from amf_edge.sample import RGBDSample
-from amf_edge.metrics import score_predictions
 
 PROTOCOLS = ("official", "fast")
 
@@ -41,7 +41,8 @@ def evaluate(model: AsymFusion, dataset: Dataset, spec: PreprocessSpec, *, proto
     return {"protocol": protocol, **result}
 
 
-def predict(model: AsymFusion, sample: RGBDSample, spec: PreprocessSpec, *, protocol: str, device) -> dict[str, np.ndarray]:
+def predict(model: AsymFusion, sample: RGBDSample, spec: PreprocessSpec, *, protocol: str,
+            device) -> dict[str, np.ndarray]:
     """uint8 label maps at the sample's resolution, per head."""
     rgb, depth = (torch.from_numpy(a).to(device) for a in spec(sample.rgb, sample.depth_m()))
     heads = model.forward_heads(rgb, depth)
@@ -52,7 +53,7 @@ def predict(model: AsymFusion, sample: RGBDSample, spec: PreprocessSpec, *, prot
     if protocol == "official":
         from amf_edge.lazy import require_module
 
-        cv2 = require_module("cv2", "opencv-python-headless", "the official protocol upsamples with OpenCV")
+        cv2 = require_module("cv2", "the official protocol upsamples with OpenCV")
         out = {}
         for name, logits in heads.items():
             chw = logits[0].float().cpu().numpy()
@@ -66,7 +67,8 @@ def predict(model: AsymFusion, sample: RGBDSample, spec: PreprocessSpec, *, prot
 
 def format_scores(result: dict, class_names: tuple[str, ...] | None = None) -> str:
     """A small table: one row per head."""
-    lines = [f"{'head':<10} {'pixel acc':>9} {'mean acc':>9} {'mIoU':>7}   ({result['images']} images, {result['protocol']} protocol)"]
+    lines = [f"{'head':<10} {'pixel acc':>9} {'mean acc':>9} {'mIoU':>7}   "
+             f"({result['images']} images, {result['protocol']} protocol)"]
     for head, s in result["heads"].items():
         lines.append(f"{head:<10} {_pct(s['pixel_acc']):>9} {_pct(s['mean_acc']):>9} {_pct(s['miou']):>7}")
     return "\n".join(lines)

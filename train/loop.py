@@ -23,12 +23,12 @@ from amf_edge.interop import load_imagenet_resnet
 from amf_edge.labels import IGNORE_INDEX
 from amf_edge.models import AsymFusion, upsample_logits
 from amf_edge.preprocess import PreprocessSpec
+from amf_edge.train import distributed
+from amf_edge.train.config import Stage, TrainConfig, dump_config
+from amf_edge.train.data import TrainingSet, make_loader
+from amf_edge.train.evaluate import evaluate, format_scores
+from amf_edge.train.logger import RunLogger
 from amf_edge.transforms import get_train_transform
-from train import distributed
-from train.config import Stage, TrainConfig, dump_config
-from train.data import TrainingSet, make_loader
-from train.evaluate import evaluate, format_scores
-from train.logger import RunLogger
 
 # Resuming must not change what is being trained; these settings only change how it runs.
 RESUMABLE_CHANGES = {"data.workers", "device", "eval_every", "log_every"}
@@ -142,8 +142,9 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.yaml").write_text(dump_config(config))
-        print(f"training {config.model.preset} on {train_data!r} ({len(train_data)} samples, {labels.num_classes} classes), "
-              f"{ctx.world_size} process(es) on {ctx.device}, {'AMP' if amp else 'float32'}, {config.epochs} epochs")
+        print(f"training {config.model.preset} on {train_data!r} ({len(train_data)} samples, "
+              f"{labels.num_classes} classes), {ctx.world_size} process(es) on {ctx.device}, "
+              f"{'AMP' if amp else 'float32'}, {config.epochs} epochs")
     logger = RunLogger(out_dir, ctx.is_main)
     meta = {"preset": config.model.preset, "train_config": config.to_dict()}
     try:
@@ -160,7 +161,8 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
             if ctx.is_main and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
                 result = evaluate(model, val_data, spec, protocol=config.data.eval_protocol, device=ctx.device)
                 miou = result["heads"]["ensemble"]["miou"] or 0.0
-                logger.log((epoch + 1) * len(loader), {f"miou_{h}": s["miou"] for h, s in result["heads"].items()}, kind="val")
+                logger.log((epoch + 1) * len(loader), {f"miou_{h}": s["miou"] for h, s in result["heads"].items()},
+                           kind="val")
                 print(f"epoch {epoch + 1}/{config.epochs}\n{format_scores(result)}")
                 if miou > best["miou"]:
                     best = {"miou": miou, "epoch": epoch + 1, "result": _summary(result)}
@@ -207,7 +209,8 @@ def _train_epoch(net, model, loader, optimizer, scaler, config, ctx, logger, epo
                       "lr_decoder": optimizer.param_groups[1]["lr"], "images_per_s": rate}
             logger.log(iteration + 1, values, kind="train")
             if progress:
-                iterator.set_postfix(loss=f"{values['loss']:.3f}", lr=f"{values['lr_decoder']:.2e}", img_s=f"{rate:.1f}")
+                iterator.set_postfix(loss=f"{values['loss']:.3f}", lr=f"{values['lr_decoder']:.2e}",
+                                     img_s=f"{rate:.1f}")
             window_start, window_images = time.perf_counter(), 0
 
 
@@ -222,7 +225,8 @@ def _wrap(model: AsymFusion, config: TrainConfig, ctx: distributed.Context) -> n
                                "process normalise with its own batch statistics")
         # Converted in place inside each PerModality dict: one SyncBatchNorm per modality.
         nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return torch.nn.parallel.DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    return torch.nn.parallel.DistributedDataParallel(
+        net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
 
 
 def _rng_state(ctx: distributed.Context) -> dict:
@@ -243,7 +247,8 @@ def _check_replicas(model: AsymFusion, ctx: distributed.Context) -> None:
     """DDP keeps replicas identical only if every parameter and buffer is synchronised; verify it."""
     if not ctx.distributed:
         return
-    checksum = torch.stack([t.detach().double().sum() for t in model.state_dict().values()]).sum().reshape(1).to(ctx.device)
+    checksum = (torch.stack([t.detach().double().sum() for t in model.state_dict().values()])
+                .sum().reshape(1).to(ctx.device))
     gathered = [torch.zeros_like(checksum) for _ in range(ctx.world_size)]
     torch.distributed.all_gather(gathered, checksum)
     if any(not torch.equal(g, gathered[0]) for g in gathered):
@@ -269,7 +274,8 @@ def _flatten(d, prefix: str = "") -> dict:
     if isinstance(d, dict):
         return {k: v for key, value in d.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
     if isinstance(d, list):
-        return {k: v for i, value in enumerate(d) for k, v in _flatten(value, f"{prefix}{i}.").items()} or {prefix[:-1]: []}
+        return ({k: v for i, value in enumerate(d) for k, v in _flatten(value, f"{prefix}{i}.").items()}
+                or {prefix[:-1]: []})
     return {prefix[:-1]: d}
 
 

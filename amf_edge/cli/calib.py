@@ -7,7 +7,7 @@ the near-identical frames of a static camera are not all chosen. Frames are stor
 
 The source is read by its scheme:
   datasets (amf_edge.datasets, split --split, default train): synthetic://, nyudv2://, sunrgbd://, folder://
-  recordings and cameras (runtime.sources): the other schemes (listed under `collect --help`)
+  recordings and cameras (amf_edge.runtime.sources): the other schemes (listed under `collect --help`)
 synthetic:// and folder:// exist as both; they are read as datasets (folder:// then needs the dataset layout
 with dataset.yaml) unless you pass --reader source.
 
@@ -32,8 +32,17 @@ import numpy as np
 
 from amf_edge.arguments import positive_size
 from amf_edge.calibset import (
-    FEATURE, FRAMES, SYNTHETIC_LICENCE, UNKNOWN_LICENCE, CalibrationSet, SourceFrame, check_output_dir, collect_command,
-    frame_feature, select_diverse, write_calibration_set,
+    FEATURE,
+    FRAMES,
+    SYNTHETIC_LICENCE,
+    UNKNOWN_LICENCE,
+    CalibrationSet,
+    SourceFrame,
+    check_output_dir,
+    collect_command,
+    frame_feature,
+    select_diverse,
+    write_calibration_set,
 )
 from amf_edge.datasets import SCHEMES as DATASET_SCHEMES
 from amf_edge.datasets import SPLITS, open_dataset
@@ -42,11 +51,12 @@ from amf_edge.sample import RGBDSample
 from amf_edge.transforms import resize_sample
 
 HELP = "collect or show a calibration set for INT8 calibration (calib_data/NAME)"
+EXTRAS = "runtime"  # pip install "amf-edge[runtime]" brings what this command needs
 METHOD = "farthest-point"
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    from runtime.sources import SCHEMES as SOURCE_SCHEMES  # the registry lists no optional package at import
+    from amf_edge.runtime.sources import SCHEMES as SOURCE_SCHEMES  # the registry lists no optional package at import
 
     sub = parser.add_subparsers(dest="calib_command", metavar="SUBCOMMAND", required=True)
     raw = argparse.RawDescriptionHelpFormatter
@@ -152,7 +162,7 @@ def collect(source: str, out: str | Path, *, n: int, stride: int = 1, seed: int 
 
 def reader_for(source: str, reader: str | None) -> str:
     """"dataset" or "source": how `source` is read (an explicit `reader` wins; datasets first by scheme)."""
-    from runtime.sources import SCHEMES as SOURCE_SCHEMES
+    from amf_edge.runtime.sources import SCHEMES as SOURCE_SCHEMES
 
     scheme, sep, _ = source.partition("://")
     known = {"dataset": DATASET_SCHEMES, "source": tuple(SOURCE_SCHEMES)}
@@ -169,7 +179,7 @@ def reader_for(source: str, reader: str | None) -> str:
 
 
 def _open_source(uri: str, max_frames: int | None):
-    from runtime.sources import open_source
+    from amf_edge.runtime.sources import open_source
 
     stream = open_source(uri)
     if stream.live and max_frames is None:

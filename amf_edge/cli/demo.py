@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 
 from amf_edge.arguments import positive_size
-from runtime.sinks.base import Sink
+from amf_edge.runtime.sinks.base import Sink
 
 HELP = "train an edge model on synthetic scenes, evaluate it and segment new frames"
+EXTRAS = "train,convert"  # pip install "amf-edge[train,convert]" brings what this command needs
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -64,9 +65,9 @@ def _train(out: Path, overrides: list[str]) -> Path:
     from amf_edge import load_checkpoint
     from amf_edge.datasets import open_dataset
     from amf_edge.errors import AmfEdgeError
-    from train.config import dump_config, load_config
-    from train.evaluate import evaluate, format_scores
-    from train.loop import train
+    from amf_edge.train.config import dump_config, load_config
+    from amf_edge.train.evaluate import evaluate, format_scores
+    from amf_edge.train.loop import train
 
     config = load_config("synthetic-r18", overrides)
     best = out / "best.pt"
@@ -108,7 +109,8 @@ def _segment(ckpt, args: argparse.Namespace) -> None:
         valid = sample.label < labels.num_classes
         correct += int((prediction[valid] == sample.label[valid]).sum())
         total += int(valid.sum())
-        picture = mosaic(sample.rgb, colorize_depth(sample.depth_m()), labels.colorize(sample.label), overlay(sample.rgb, prediction, labels))
+        picture = mosaic(sample.rgb, colorize_depth(sample.depth_m()), labels.colorize(sample.label),
+                         overlay(sample.rgb, prediction, labels))
         save_image(frames_dir / f"frame_{i:03d}.png", picture)
     print(f"median {np.median(timings) * 1e3:.1f} ms per frame (preprocess + model + upsample + argmax, "
           f"{torch.get_num_threads()} threads); pixel accuracy {correct / max(total, 1):.1%} on these frames; "
@@ -120,12 +122,12 @@ def _stream(ckpt, ckpt_path: Path, args: argparse.Namespace) -> None:
     from urllib.parse import quote
 
     from amf_edge.contract import read_metadata
+    from amf_edge.convert.export import export_onnx
     from amf_edge.files import file_sha256
-    from convert.export import export_onnx
-    from runtime.backends import open_backend
-    from runtime.pipeline import Pipeline
-    from runtime.sinks import sink_from_uri
-    from runtime.sources import open_source
+    from amf_edge.runtime.backends import open_backend
+    from amf_edge.runtime.pipeline import Pipeline
+    from amf_edge.runtime.sinks import sink_from_uri
+    from amf_edge.runtime.sources import open_source
 
     model, sha256 = args.out / "model.onnx", file_sha256(ckpt_path)
     meta = read_metadata(model) if model.is_file() else None

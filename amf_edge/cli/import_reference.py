@@ -19,6 +19,7 @@ import argparse
 from pathlib import Path
 
 HELP = "convert a checkpoint of the official AsymFusion code into an amf-edge checkpoint"
+EXTRAS = "train"  # pip install "amf-edge[train]" brings what this command needs
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +27,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", required=True, help="asymfusion-r50, asymfusion-r101 or asymfusion-r152")
     parser.add_argument("--classes", type=int, required=True, metavar="N", help="number of classes the model predicts")
     parser.add_argument("--labels", metavar="NAME",
-                        help="label set for class names and colours (default: nyudv2 for 40 classes, numbered classes otherwise)")
+                        help="label set for class names and colours "
+                             "(default: nyudv2 for 40 classes, numbered classes otherwise)")
     parser.add_argument("-o", "--output", required=True, metavar="CKPT", help="amf-edge checkpoint to write")
 
 
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     model = import_official_checkpoint(args.official, args.preset, args.classes)
     meta = {
         "preset": args.preset,
-        "source": {"kind": "official-asymfusion", "file": Path(args.official).name, "sha256": file_sha256(args.official)},
+        "source": {"kind": "official-asymfusion", "file": Path(args.official).name,
+                   "sha256": file_sha256(args.official)},
     }
     out = save_checkpoint(args.output, model, labels=labels, preprocess=PreprocessSpec(), meta=meta)
     print(f"wrote {out}: {args.preset}, {args.classes} classes ({labels.name}), from {args.official}")

@@ -18,6 +18,7 @@ import json
 from amf_edge.arguments import add_model_args, model_config_from_args, positive_size
 
 HELP = "show parameters, GFLOPs and fusion positions of a preset"
+EXTRAS = "train"  # pip install "amf-edge[train]" brings what this command needs
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -42,13 +43,14 @@ def format_text(r: dict) -> str:
         f"{r['preset']}: {c['backbone']} encoder ({c['encoder']} convs, {c['batchnorm']} BN), {c['decoder']} decoder, "
         f"{c['num_classes']} classes, fusion {c['fusion']}"
         + ("" if len(c["modalities"]) > 1 else f", {c['modalities'][0]} only"),
-        f"parameters      {pm['total']:.2f} M  (encoder convs {pm['encoder_conv']:.2f} M, encoder BN {pm['encoder_bn']:.3f} M, "
-        f"decoder {pm['decoder']:.2f} M, ensemble {p['ensemble']})",
+        f"parameters      {pm['total']:.2f} M  (encoder convs {pm['encoder_conv']:.2f} M, "
+        f"encoder BN {pm['encoder_bn']:.3f} M, decoder {pm['decoder']:.2f} M, ensemble {p['ensemble']})",
     ]
     if "total_with_separate_encoders" in pm:
         lines.append(f"  with separate encoders: {pm['total_with_separate_encoders']:.2f} M")
     lines += [
-        f"input           {r['input']['height']}×{r['input']['width']} rgb + depth → logits {r['output']['height']}×{r['output']['width']} (stride 4)",
+        f"input           {r['input']['height']}×{r['input']['width']} rgb + depth → "
+        f"logits {r['output']['height']}×{r['output']['width']} (stride 4)",
         f"compute         {r['gflops']:.2f} GFLOPs ({r['gmacs']:.2f} GMACs) per frame",
         "fusion          " + (", ".join(
             f"{f['block']} (C={f['channels']}, tail [{f['tail'][0]}, {f['tail'][1]}))" for f in r["fusion"]

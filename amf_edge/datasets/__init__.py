@@ -22,7 +22,7 @@ from amf_edge.datasets.nyudv2 import NYUDV2, open_nyudv2
 from amf_edge.datasets.sunrgbd import SUNRGBD, SUNRGBD_LABELS, open_sunrgbd
 from amf_edge.errors import AmfEdgeError
 from amf_edge.synthetic import parse_synthetic_uri
-from amf_edge.uri import Option, flag, parse_options, positive_float, split_uri
+from amf_edge.uri import FLAG, Option, flag, parse_uri, positive_float, split_uri
 
 __all__ = [
     "NYUDV2", "SCHEMES", "SPLITS", "SUNRGBD", "SUNRGBD_LABELS", "Dataset", "FolderDataset", "ListFileDataset",
@@ -32,35 +32,35 @@ __all__ = [
 
 
 def _label_offset(text: str) -> int:
-    return int(flag(text))
+    return int(flag(text))  # a switch: on (1) for masks numbered 1..37
 
 
 # scheme → {option: (parser raising ValueError, what a valid value is)}; "synthetic" parses its own URI.
 _DEPTH_UNIT: Option = (positive_float, "metres per depth count > 0, e.g. 0.001 for millimetres")
 OPTIONS: dict[str, Mapping[str, Option]] = {
     "nyudv2": {"depth_unit": _DEPTH_UNIT},
-    "sunrgbd": {"depth_unit": _DEPTH_UNIT, "label_offset": (_label_offset, "0, or 1 for masks numbered 1..37")},
+    "sunrgbd": {"depth_unit": _DEPTH_UNIT, "label_offset": (_label_offset, FLAG[1])},
     "folder": {},
 }
+EXAMPLES = {"nyudv2": "nyudv2://data/nyudv2?depth_unit=0.001", "sunrgbd": "sunrgbd://data/sunrgbd?label_offset=1",
+            "folder": "folder://data/my_rooms"}
 SCHEMES = (*OPTIONS, "synthetic")
 
 
 def parse_dataset_uri(uri: str) -> tuple[str, str, dict[str, object]]:
-    """`SCHEME://PATH?key=value&...` → (scheme, path with ~ expanded, parsed options).
+    """`SCHEME://PATH?key=value&...` → (scheme, path decoded with ~ expanded, parsed options).
 
-    Only the first '?' separates the path from the options; the path is taken literally otherwise (no
-    percent-decoding), so ordinary file names survive. Unknown schemes and options list the valid ones.
+    Parsed by `amf_edge.uri` like every source and sink URI (%-escapes decoded in the path and the values).
+    Unknown schemes and options list the valid ones.
     """
-    scheme, path, query = split_uri(uri)
+    scheme = split_uri(uri)[0]
     if scheme not in OPTIONS:
         known = ", ".join(f"{s}://" for s in SCHEMES)
         hint = f"; for a folder of your own data use folder://{uri}" if not scheme else ""
         raise AmfEdgeError(f"unknown dataset URI {uri!r}; expected one of {known}{hint}")
-    if not path:
-        raise AmfEdgeError(f"{uri!r} names no folder; write {scheme}://PATH, e.g. {scheme}://data/{scheme}")
-    spec = OPTIONS[scheme]
-    valid = ", ".join(spec) if spec else "none (folder datasets take theirs from dataset.yaml)"
-    return scheme, path, parse_options(uri, query, spec, f"valid options: {valid}")
+    note = " (folder datasets take theirs from dataset.yaml)" if scheme == "folder" else ""
+    path, options = parse_uri(uri, scheme, OPTIONS[scheme], EXAMPLES[scheme], location="folder", note=note)
+    return scheme, path, options
 
 
 def open_dataset(uri: str, split: str = "train") -> Dataset:
@@ -69,7 +69,7 @@ def open_dataset(uri: str, split: str = "train") -> Dataset:
     List files and folders are checked here; image files are opened (and checked) when a sample is read.
     """
     check_split(split)
-    if uri.startswith("synthetic://"):
+    if split_uri(uri)[0] == "synthetic":
         return parse_synthetic_uri(uri, split)
     scheme, path, options = parse_dataset_uri(uri)
     if scheme == "nyudv2":

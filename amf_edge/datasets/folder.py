@@ -43,7 +43,7 @@ def read_config(path: Path) -> tuple[LabelSet, float]:
     example = "classes: [wall, floor, chair]\ndepth_unit: 0.001"
     if not path.is_file():
         raise AmfEdgeError(f"{path} does not exist; a folder dataset needs one naming its classes, e.g.\n{example}")
-    yaml = require_module("yaml", "pyyaml", f"reading {CONFIG_FILE}")
+    yaml = require_module("yaml", f"reading {CONFIG_FILE}")
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:

@@ -30,7 +30,7 @@ def _decode(path: PathLike, what: str) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise AmfEdgeError(f"{what} image {path} does not exist; check the dataset folder and its file lists")
-    cv2 = require_module("cv2", "opencv-python-headless", "reading dataset images")
+    cv2 = require_module("cv2", "reading dataset images")
     # Decode the bytes rather than cv2.imread(path): imread answers None alike for unreadable and corrupt
     # files, and cannot open non-ASCII paths on Windows.
     data = np.fromfile(str(path), dtype=np.uint8)
@@ -48,7 +48,7 @@ def read_rgb(path: PathLike) -> np.ndarray:
             f"rgb image {path} is {describe(image)}; expected an 8-bit colour image with 3 channels "
             "(or 4, whose alpha is dropped); convert it to 8-bit RGB"
         )
-    cv2 = require_module("cv2", "opencv-python-headless", "reading dataset images")
+    cv2 = require_module("cv2", "reading dataset images")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB if image.shape[2] == 3 else cv2.COLOR_BGRA2RGB)
 
 

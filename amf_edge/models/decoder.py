@@ -55,7 +55,8 @@ def _rcu_chain(channels: int, blocks: int, kernel: int) -> nn.Sequential:
 class RefinePath(nn.Module):
     """One refinement level: reduce an encoder map, merge the coarser level, pool and refine."""
 
-    def __init__(self, cin: int, width: int, cout: int | None, *, takes_coarser: bool, kernel: int, rcu: tuple[int, int]):
+    def __init__(self, cin: int, width: int, cout: int | None, *, takes_coarser: bool, kernel: int,
+                 rcu: tuple[int, int]):
         super().__init__()
         self.reduce = _conv(cin, width, kernel)
         self.adapt = _rcu_chain(width, rcu[0], kernel)
@@ -108,6 +109,7 @@ class RefineNetDecoder(nn.Module):
 def build_decoder(cfg: ModelConfig, in_channels: tuple[int, ...]) -> RefineNetDecoder:
     if cfg.decoder == "refinenet":
         # The official widths: 512 on the stride-32 path, 256 elsewhere.
-        return RefineNetDecoder(in_channels, (256, 256, 256, 512), cfg.num_classes, kernel=3, rcu=(2, 3), dropout=cfg.dropout)
+        return RefineNetDecoder(in_channels, (256, 256, 256, 512), cfg.num_classes, kernel=3, rcu=(2, 3),
+                                dropout=cfg.dropout)
     width = cfg.decoder_width
     return RefineNetDecoder(in_channels, (width,) * 4, cfg.num_classes, kernel=1, rcu=(0, 0), dropout=cfg.dropout)

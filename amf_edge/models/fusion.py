@@ -12,7 +12,7 @@ other's tail and shifted head, so the two branches never receive identical fused
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -7,7 +7,7 @@ are `PerModality(conv, shared=True)`, the private BatchNorms `PerModality(bn, sh
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterator
-from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
@@ -46,6 +45,7 @@ from amf_edge.sample import RGBDSample
 from amf_edge.synthetic.classes import SYNTHETIC_LABELS, SyntheticClass
 from amf_edge.synthetic.layout import sample_scene
 from amf_edge.synthetic.renderer import render
+from amf_edge.uri import parse_uri
 
 __all__ = ["SPLITS", "SYNTHETIC_LABELS", "SyntheticClass", "SyntheticScenes", "parse_synthetic_uri", "render_scene"]
 
@@ -143,19 +143,7 @@ def parse_synthetic_uri(uri: str, split: str = "train") -> SyntheticScenes:
     validation stream of the same seed.
     """
     example = "synthetic://?seed=0&n=100&height=240&width=320"
-    parts = urlsplit(uri)
-    if parts.scheme != "synthetic" or parts.netloc or parts.path or parts.fragment:
-        raise AmfEdgeError(f"expected a synthetic data URI like {example!r}, got {uri!r}")
-    options: dict[str, int] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key not in _URI_KEYS:
-            raise AmfEdgeError(f"{uri!r}: unknown option {key!r}; valid options: {', '.join(_URI_KEYS)}")
-        if key in options:
-            raise AmfEdgeError(f"{uri!r}: option {key!r} is given twice; give it once")
-        try:
-            options[key] = int(value)
-        except ValueError:
-            raise AmfEdgeError(f"{uri!r}: option {key!r} must be an integer, got {value!r}") from None
+    _, options = parse_uri(uri, "synthetic", {key: (int, "an integer") for key in _URI_KEYS}, example, location="none")
     val = options.pop("val", None)
     n = _checked_int("n", options.pop("n", DEFAULT_N), 1)
     val = max(1, n // 4) if val is None else _checked_int("val", val, 1)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
@@ -239,7 +238,7 @@ class Sphere:
         return n, uv.astype(np.float32)
 
 
-Shape = Union[Plane, Box, Cylinder, Sphere]
+Shape = Plane | Box | Cylinder | Sphere
 
 
 def cast(camera: Camera, rays: np.ndarray, shapes: list[Shape]) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,8 @@ contains is actually seen; every piece stands on the floor or on a free furnitur
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -16,14 +16,14 @@ import importlib
 from pathlib import Path
 
 from amf_edge.errors import AmfEdgeError
-from runtime.backends.base import Backend
+from amf_edge.runtime.backends.base import Backend
 
 # name → "module:Class"; modules import lazily so that a missing optional package (onnxruntime,
 # tensorrt, torch) only matters for the backend that needs it.
 BACKENDS = {
-    "ort": "runtime.backends.ort:OnnxRuntimeBackend",
-    "trt": "runtime.backends.trt:TensorRTBackend",
-    "torch": "runtime.backends.torch:TorchBackend",
+    "ort": "amf_edge.runtime.backends.ort:OnnxRuntimeBackend",
+    "trt": "amf_edge.runtime.backends.trt:TensorRTBackend",
+    "torch": "amf_edge.runtime.backends.torch:TorchBackend",
 }
 SUFFIXES = {".onnx": "ort", ".engine": "trt", ".pt": "torch"}
 DEVICES = ("auto", "cpu", "cuda")
@@ -104,7 +104,8 @@ def _backend_class(name: str) -> type[Backend]:
                                "update amf-edge or use another model format") from None
         if name == "trt" and (e.name or "").split(".")[0] in ("tensorrt", "cuda", "pycuda"):
             raise AmfEdgeError(f"the TensorRT backend needs the Python module {e.name!r}, which is not installed: on "
-                               "Jetson it comes with JetPack (python3-libnvinfer), elsewhere pip install tensorrt") from None
+                               "Jetson it comes with JetPack (python3-libnvinfer), "
+                               "elsewhere pip install tensorrt") from None
         raise
     cls = getattr(module, class_name, None)
     if cls is None:

@@ -9,7 +9,7 @@ import numpy as np
 from amf_edge.contract import ModelContract, decode_metadata
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
-from runtime.backends.base import SynchronousBackend
+from amf_edge.runtime.backends.base import SynchronousBackend
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 # ONNX Runtime's type strings for the contract's input dtypes.
@@ -25,7 +25,7 @@ class OnnxRuntimeBackend(SynchronousBackend):
     name = "ort"
 
     def __init__(self, path: str | Path, *, device: str = "auto", threads: int | None = None):
-        ort = require_module("onnxruntime", "onnxruntime", "the ONNX Runtime backend")
+        ort = require_module("onnxruntime", "the ONNX Runtime backend")
         self.path = Path(path)
         providers = _providers(ort, device)
         options = session_options(ort, threads)
@@ -39,8 +39,9 @@ class OnnxRuntimeBackend(SynchronousBackend):
         running = self.session.get_providers()
         if device.startswith("cuda") and running[0] != CUDA:
             # ORT falls back to the CPU (with a log line) when the CUDA libraries fail to load.
-            raise AmfEdgeError(f"--device {device}: ONNX Runtime could not start its CUDA provider (running {running}); "
-                               "check the CUDA/cuDNN libraries onnxruntime-gpu needs, or use --device cpu")
+            raise AmfEdgeError(f"--device {device}: ONNX Runtime could not start its CUDA provider "
+                               f"(running {running}); check the CUDA/cuDNN libraries onnxruntime-gpu needs, "
+                               "or use --device cpu")
         meta = self.session.get_modelmeta().custom_metadata_map
         super().__init__(ModelContract.from_metadata(decode_metadata(meta, str(self.path))))
         self._check_io()

@@ -1,7 +1,7 @@
 """PyTorch reference backend: an amf-edge checkpoint (.pt) run unexported, for comparing against the
 ONNX and TensorRT artifacts and for trying a freshly trained model without exporting it.
 
-It takes the same inputs and gives the same outputs as the exported graph (`convert.export`'s
+It takes the same inputs and gives the same outputs as the exported graph (`amf_edge.convert.export`'s
 Deployable): labels uint8 1×H×W at input resolution, and on request logits float32 1×K×H/4×W/4,
 confidence float32 1×H×W and overlay uint8 1×H×W×3 in the model's channel order. The normalisation is
 `PreprocessSpec`'s and the upsampling `upsample_logits`, the functions training uses. The network is the
@@ -20,10 +20,11 @@ import numpy as np
 from amf_edge.contract import ModelContract
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
-from runtime.backends.base import SynchronousBackend
+from amf_edge.runtime.backends.base import SynchronousBackend
 
 OUTPUTS = ("labels", "logits", "confidence", "overlay")
-OVERLAY_ALPHA = 0.5  # the exported graph's blend (convert.export.OVERLAY_ALPHA), which the runtime cannot import
+# the exported graph's blend (amf_edge.convert.export.OVERLAY_ALPHA), which the runtime cannot import
+OVERLAY_ALPHA = 0.5
 
 
 class TorchBackend(SynchronousBackend):
@@ -31,7 +32,7 @@ class TorchBackend(SynchronousBackend):
 
     def __init__(self, path: str | Path, *, device: str = "auto", threads: int | None = None,
                  outputs: tuple[str, ...] = ("labels",)):
-        torch = require_module("torch", "torch", "the PyTorch reference backend")
+        torch = require_module("torch", "the PyTorch reference backend")
         # lazy: the torch layer loads only for this backend
         from amf_edge.checkpoint import load_checkpoint
         from amf_edge.models import upsample_logits
@@ -97,5 +98,6 @@ def _device(torch, device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AmfEdgeError(f"--device {device}: this PyTorch sees no CUDA GPU (torch {torch.__version__}); use --device cpu")
+        raise AmfEdgeError(f"--device {device}: this PyTorch sees no CUDA GPU (torch {torch.__version__}); "
+                           "use --device cpu")
     return device

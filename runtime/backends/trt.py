@@ -36,8 +36,8 @@ from amf_edge.bundle import load_bundle
 from amf_edge.contract import ModelContract
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
-from runtime.backends.base import Backend
-from runtime.cuda import Cuda, open_cuda
+from amf_edge.runtime.backends.base import Backend
+from amf_edge.runtime.cuda import Cuda, open_cuda
 
 INPUTS = ("rgb", "depth")
 
@@ -66,12 +66,11 @@ class TensorRTBackend(Backend):
             path: the engine file; its sidecar `path + ".json"` must be beside it.
             cuda_graph: launch each inference as a captured CUDA graph (needs cuda-python).
             max_in_flight: 1 (base.py's contract) or 2 (submit frame N+1 before collecting frame N).
-            cuda: a runtime.cuda implementation (the backend closes it); None picks one for this machine.
+            cuda: an amf_edge.runtime.cuda implementation (the backend closes it); None picks one for this machine.
         """
         if max_in_flight not in (1, 2):
             raise AmfEdgeError(f"max_in_flight must be 1 or 2 (two input slots), got {max_in_flight}")
-        trt = require_module("tensorrt", "tensorrt (on Jetson it comes with JetPack: python3-libnvinfer)",
-                             "running TensorRT engines")
+        trt = require_module("tensorrt", "running TensorRT engines")
         self.cuda = cuda if cuda is not None else open_cuda()
         self.max_in_flight, self.cuda_graph = max_in_flight, cuda_graph
         self._context = None

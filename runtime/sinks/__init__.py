@@ -6,7 +6,7 @@
 | `video://out.mp4?fps=30&view=overlay` | a video file (.mp4/.mkv MPEG-4, .avi Motion JPEG), finalized on close |
 | `masks://DIR?color=1` | DIR/labels/NNNNNN.png class ids, DIR/color/NNNNNN.png colours, DIR/classes.json |
 | `stats://out.json` | per-frame timestamps and stage times plus the summary, written atomically at close |
-| `http://127.0.0.1:8080?view=overlay&quality=80&fps=15` | an MJPEG preview page with live statistics (headless robots) |
+| `http://127.0.0.1:8080?view=overlay&quality=80&fps=15` | an MJPEG preview page with live statistics (headless) |
 
 Views: overlay, mask, side (overlay | mask), input. Nothing is shown unless a sink asks for it.
 """
@@ -14,18 +14,18 @@ Views: overlay, mask, side (overlay | mask), input. Nothing is shown unless a si
 from __future__ import annotations
 
 import importlib
-from urllib.parse import urlsplit
 
 from amf_edge.errors import AmfEdgeError
-from runtime.sinks.base import Result, RunReport, Sink, SinkContext, StopStream
+from amf_edge.runtime.sinks.base import Result, RunReport, Sink, SinkContext, StopStream
+from amf_edge.uri import split_uri
 
 # scheme → "module:Class"; modules import lazily, like the sources'.
 SCHEMES = {
-    "window": "runtime.sinks.window:WindowSink",
-    "video": "runtime.sinks.video:VideoSink",
-    "masks": "runtime.sinks.masks:MasksSink",
-    "stats": "runtime.sinks.stats:StatsSink",
-    "http": "runtime.sinks.http:HttpSink",
+    "window": "amf_edge.runtime.sinks.window:WindowSink",
+    "video": "amf_edge.runtime.sinks.video:VideoSink",
+    "masks": "amf_edge.runtime.sinks.masks:MasksSink",
+    "stats": "amf_edge.runtime.sinks.stats:StatsSink",
+    "http": "amf_edge.runtime.sinks.http:HttpSink",
 }
 EXAMPLES = "window, video://out.mp4, masks://out/masks, stats://out/stats.json, http://127.0.0.1:8080"
 
@@ -34,7 +34,7 @@ def sink_from_uri(uri: str) -> Sink:
     """The sink a URI names, its options checked; it acquires nothing until the pipeline opens it."""
     if uri == "window":
         uri = "window://"
-    scheme = urlsplit(uri).scheme
+    scheme = split_uri(uri)[0]
     if scheme not in SCHEMES:
         hint = {"https": "; the preview serves plain http: put it behind a TLS proxy or an SSH tunnel",
                 "display": "; the OpenCV window is 'window'",

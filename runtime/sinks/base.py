@@ -1,5 +1,5 @@
-"""The output interface: what a sink receives (`Result`), what it knows about the run (`SinkContext`),
-and how a URI's path and options are read.
+"""The output interface: what a sink receives (`Result`) and what it knows about the run (`SinkContext`).
+A sink's URI is parsed by `amf_edge.uri`, like every dataset's and source's.
 
 A sink is constructed from its URI without touching any resource, so a bad URI fails before the model
 loads; `open` acquires (a window, a port, a folder), `write` takes one result on the pipeline's output
@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.labels import LabelSet
-from runtime.frames import Frame
+from amf_edge.runtime.frames import Frame
 
 
 class StopStream(Exception):
@@ -33,9 +32,9 @@ class Result:
     Attributes:
         frame: the source's frame (sample.rgb is RGB uint8 H×W×3).
         outputs: the model's outputs by name without the batch axis (labels uint8 H×W, ...).
-        timing_ms: the frame's stage times so far (runtime.pipeline.STAGES up to postprocess; queue so far).
+        timing_ms: the frame's stage times so far (amf_edge.runtime.pipeline.STAGES up to postprocess; queue so far).
         handed_s: perf_counter time the inference thread handed the result to the output queue.
-        views: pictures rendered for this frame (runtime.sinks.views), shared by every sink so an overlay
+        views: pictures rendered for this frame (amf_edge.runtime.sinks.views), shared by every sink so an overlay
             is drawn once however many sinks show it.
     """
 
@@ -104,58 +103,3 @@ def prepare_file(uri: str, path: Path, hint: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise AmfEdgeError(f"{uri}: cannot create the folder {path.parent} ({e.strerror})") from None
-
-
-def uri_path(uri: str, example: str) -> str:
-    """The file or folder a URI names: `video://out.mp4` and `video:///abs/out.mp4` alike."""
-    parts = urlsplit(uri)
-    path = unquote(parts.netloc + parts.path)
-    if not path or parts.fragment:
-        raise AmfEdgeError(f"{uri!r}: expected a path, like {example!r}")
-    return path
-
-
-def uri_options(uri: str, valid: dict[str, Callable[[str], Any]], example: str) -> dict[str, Any]:
-    """`?key=value` options of a URI, each converted by `valid[key]`; unknown or repeated keys are errors."""
-    options: dict[str, Any] = {}
-    for key, value in parse_qsl(urlsplit(uri).query, keep_blank_values=True):
-        if key not in valid:
-            raise AmfEdgeError(f"{uri!r}: unknown option {key!r}; valid options: {', '.join(valid) or 'none'} "
-                               f"(e.g. {example!r})")
-        if key in options:
-            raise AmfEdgeError(f"{uri!r}: option {key!r} is given twice; give it once")
-        try:
-            options[key] = valid[key](value)
-        except ValueError as e:
-            raise AmfEdgeError(f"{uri!r}: option {key}={value!r}: {e}") from None
-    return options
-
-
-def choice(*values: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in values:
-            raise ValueError(f"expected one of {', '.join(values)}")
-        return text
-    return parse
-
-
-def positive(kind: type = int) -> Callable[[str], Any]:
-    what = "a positive integer" if kind is int else "a positive number"
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise ValueError(f"expected {what}") from None
-        if not value > 0:
-            raise ValueError(f"expected {what}")
-        return value
-    return parse
-
-
-def flag(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected 1 or 0")

@@ -29,8 +29,9 @@ from urllib.parse import urlsplit
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
-from runtime.sinks.base import Result, RunReport, Sink, SinkContext, choice, positive, uri_options
-from runtime.sinks.views import VIEWS, render
+from amf_edge.runtime.sinks.base import Result, RunReport, Sink, SinkContext
+from amf_edge.runtime.sinks.views import VIEWS, render
+from amf_edge.uri import choice, parse_uri, positive_float, split_address
 
 EXAMPLE = "http://127.0.0.1:8080?view=overlay&quality=80"
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
@@ -40,8 +41,12 @@ BOUNDARY = "amfedgeframe"
 def _quality(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 100:
-        raise ValueError("expected a JPEG quality from 1 to 100")
+        raise ValueError
     return value
+
+
+OPTIONS = {"view": choice(*VIEWS), "quality": (_quality, "a JPEG quality from 1 to 100"),
+           "fps": (positive_float, "frames per second > 0 (a cap on the encoding rate), e.g. 15")}
 
 
 class HttpSink(Sink):
@@ -49,16 +54,15 @@ class HttpSink(Sink):
 
     def __init__(self, uri: str):
         super().__init__(uri)
-        parts = urlsplit(uri)
+        address, options = parse_uri(uri, "http", OPTIONS, EXAMPLE)
         try:
-            port = parts.port
-        except ValueError:
-            raise AmfEdgeError(f"{uri!r}: the port must be a number from 0 to 65535, like {EXAMPLE!r}") from None
-        if parts.path not in ("", "/") or parts.fragment or parts.username:
-            raise AmfEdgeError(f"{uri!r}: expected only an address and a port, like {EXAMPLE!r}")
-        self.host = parts.hostname or DEFAULT_HOST
+            host, port = split_address(address)
+        except ValueError as e:
+            if str(e) == "port":
+                raise AmfEdgeError(f"{uri!r}: the port must be a number from 0 to 65535, like {EXAMPLE!r}") from None
+            raise AmfEdgeError(f"{uri!r}: expected only an address and a port, like {EXAMPLE!r}") from None
+        self.host = host or DEFAULT_HOST
         self.port = DEFAULT_PORT if port is None else port
-        options = uri_options(uri, {"view": choice(*VIEWS), "quality": _quality, "fps": positive(float)}, EXAMPLE)
         self.view, self.quality = options.get("view", "overlay"), options.get("quality", 80)
         self.max_fps = options.get("fps")
         self.url = f"http://{self.host}:{self.port}/"
@@ -75,7 +79,7 @@ class HttpSink(Sink):
 
     def open(self, context: SinkContext) -> None:
         super().open(context)
-        self.cv2 = require_module("cv2", "opencv-python-headless", "the http preview's JPEG encoding")
+        self.cv2 = require_module("cv2", "the http preview's JPEG encoding")
         server_class = _Server6 if ":" in self.host else _Server
         try:
             self.server = server_class((self.host, self.port), _Handler)
@@ -228,8 +232,8 @@ class _Handler(BaseHTTPRequestHandler):
                 jpeg, seq = sink.next_jpeg(seq, timeout=1.0)
                 if jpeg is None:
                     continue
-                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
-                                 + jpeg + b"\r\n")
+                self.wfile.write((f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                                  f"Content-Length: {len(jpeg)}\r\n\r\n").encode() + jpeg + b"\r\n")
                 self.wfile.flush()
                 sink.served += 1
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
-from runtime.sinks.base import Result, Sink, SinkContext, flag, uri_options, uri_path
-from runtime.sinks.views import render
+from amf_edge.runtime.sinks.base import Result, Sink, SinkContext
+from amf_edge.runtime.sinks.views import render
+from amf_edge.uri import FLAG, parse_uri
 
 EXAMPLE = "masks://out/masks?color=1"
 
@@ -22,12 +23,13 @@ class MasksSink(Sink):
 
     def __init__(self, uri: str):
         super().__init__(uri)
-        self.root = Path(uri_path(uri, EXAMPLE))
-        self.color = uri_options(uri, {"color": flag}, EXAMPLE).get("color", True)
+        root, options = parse_uri(uri, "masks", {"color": FLAG}, EXAMPLE, location="folder")
+        self.root = Path(root)
+        self.color = options.get("color", True)
 
     def open(self, context: SinkContext) -> None:
         super().open(context)
-        self.cv2 = require_module("cv2", "opencv-python-headless", "writing PNG masks")
+        self.cv2 = require_module("cv2", "writing PNG masks")
         if self.root.exists() and not self.root.is_dir():
             raise AmfEdgeError(f"{self.uri}: {self.root} is a file; name a folder for the masks")
         try:

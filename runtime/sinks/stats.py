@@ -9,7 +9,7 @@ Ctrl-C, so the file is either the whole run or absent, never half a document.
                  "queue_ms": ..., "preprocess_ms": ..., "upload_ms": ..., "inference_ms": ..., "download_ms": ...,
                  "postprocess_ms": ..., "sink_ms": ..., "latency_ms": ...}, ...]}
 
-The stages are runtime.pipeline.STAGES; all but capture_wait add up to latency_ms (docs/bench-report.md).
+The stages are amf_edge.runtime.pipeline.STAGES; all but capture_wait add up to latency_ms (docs/bench-report.md).
 
 `received_s` counts from the start of the run; only frames that reached the output are listed (the
 summary counts the dropped ones).
@@ -22,7 +22,8 @@ import os
 from pathlib import Path
 
 from amf_edge.errors import AmfEdgeError
-from runtime.sinks.base import Result, RunReport, Sink, SinkContext, prepare_file, uri_options, uri_path
+from amf_edge.runtime.sinks.base import Result, RunReport, Sink, SinkContext, prepare_file
+from amf_edge.uri import parse_uri
 
 EXAMPLE = "stats://runs/stats.json"
 FORMAT, VERSION = "amf-edge-run-stats", 1
@@ -33,8 +34,7 @@ class StatsSink(Sink):
 
     def __init__(self, uri: str):
         super().__init__(uri)
-        self.path = Path(uri_path(uri, EXAMPLE))
-        uri_options(uri, {}, EXAMPLE)
+        self.path = Path(parse_uri(uri, "stats", {}, EXAMPLE, location="file")[0])
         if self.path.suffix.lower() != ".json":
             raise AmfEdgeError(f"{uri!r}: the statistics are JSON; name the file .json, like {EXAMPLE!r}")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
-from runtime.sinks.base import (Result, RunReport, Sink, SinkContext, choice, positive, prepare_file, uri_options,
-                                 uri_path)
-from runtime.sinks.views import VIEWS, render, view_size
+from amf_edge.runtime.sinks.base import Result, RunReport, Sink, SinkContext, prepare_file
+from amf_edge.runtime.sinks.views import VIEWS, render, view_size
+from amf_edge.uri import choice, parse_uri, positive_float
 
 EXAMPLE = "video://out.mp4?fps=30&view=overlay"
 FOURCC = {".mp4": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
@@ -21,8 +21,12 @@ FOURCC = {".mp4": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 
 def _fourcc(text: str) -> str:
     if len(text) != 4:
-        raise ValueError("expected a four-character code such as mp4v or MJPG")
+        raise ValueError
     return text
+
+
+OPTIONS = {"fps": (positive_float, "frames per second > 0, e.g. 30"), "view": choice(*VIEWS),
+           "fourcc": (_fourcc, "a four-character code such as mp4v or MJPG")}
 
 
 class VideoSink(Sink):
@@ -30,8 +34,8 @@ class VideoSink(Sink):
 
     def __init__(self, uri: str):
         super().__init__(uri)
-        self.path = Path(uri_path(uri, EXAMPLE))
-        options = uri_options(uri, {"fps": positive(float), "view": choice(*VIEWS), "fourcc": _fourcc}, EXAMPLE)
+        path, options = parse_uri(uri, "video", OPTIONS, EXAMPLE, location="file")
+        self.path = Path(path)
         suffix = self.path.suffix.lower()
         if "fourcc" not in options and suffix not in FOURCC:
             raise AmfEdgeError(f"{uri!r}: cannot tell the video format from {suffix or 'no suffix'!r}; "
@@ -44,7 +48,7 @@ class VideoSink(Sink):
 
     def open(self, context: SinkContext) -> None:
         super().open(context)
-        self.cv2 = require_module("cv2", "opencv-python-headless", "writing video")
+        self.cv2 = require_module("cv2", "writing video")
         prepare_file(self.uri, self.path, f"name a file such as {self.path / 'out.mp4'}")
         if context.frame_size is not None:  # fail before the first frame where the size is known
             self._start(*view_size(self.view, *context.frame_size))

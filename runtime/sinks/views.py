@@ -11,7 +11,7 @@ import numpy as np
 
 from amf_edge.labels import LabelSet
 from amf_edge.lazy import require_module
-from runtime.sinks.base import Result, SinkContext
+from amf_edge.runtime.sinks.base import Result, SinkContext
 
 VIEWS = ("overlay", "mask", "side", "input")
 ALPHA = 0.5  # the exported graph's overlay blend, so both overlays look the same
@@ -22,7 +22,7 @@ def render(result: Result, view: str, context: SinkContext) -> np.ndarray:
     cached = result.views.get(view)
     if cached is not None:
         return cached
-    cv2 = require_module("cv2", "opencv-python-headless", "drawing the output")
+    cv2 = require_module("cv2", "drawing the output")
     if view == "input":
         image = cv2.cvtColor(result.frame.sample.rgb, cv2.COLOR_RGB2BGR)
     elif view == "mask":
@@ -32,7 +32,8 @@ def render(result: Result, view: str, context: SinkContext) -> np.ndarray:
             graph = result.outputs["overlay"]
             image = graph if context.channel_order == "BGR" else cv2.cvtColor(graph, cv2.COLOR_RGB2BGR)
         else:
-            image = cv2.addWeighted(render(result, "input", context), 1 - ALPHA, render(result, "mask", context), ALPHA, 0)
+            image = cv2.addWeighted(render(result, "input", context), 1 - ALPHA,
+                                    render(result, "mask", context), ALPHA, 0)
     elif view == "side":
         image = cv2.hconcat([render(result, "overlay", context), render(result, "mask", context)])
     else:
@@ -48,7 +49,7 @@ def view_size(view: str, height: int, width: int) -> tuple[int, int]:
 
 def legend_panel(labels: LabelSet, height: int, *, row: int = 18, min_row: int = 11) -> np.ndarray:
     """A BGR panel of `height` rows listing every class with its colour, in as many columns as it takes."""
-    cv2 = require_module("cv2", "opencv-python-headless", "drawing the legend")
+    cv2 = require_module("cv2", "drawing the legend")
     n = labels.num_classes
     row = max(min_row, min(row, height // n)) if height >= n * min_row else min_row
     per_column = max(1, height // row)
@@ -65,12 +66,30 @@ def legend_panel(labels: LabelSet, height: int, *, row: int = 18, min_row: int =
     return panel
 
 
+OUTLINE = np.ones((3, 3), np.uint8)  # the dark outline reaches one pixel beyond the light text
+
+
 def draw_text(image: np.ndarray, lines: list[str]) -> None:
-    """Status lines in the top-left corner, drawn in place, readable on any background."""
-    cv2 = require_module("cv2", "opencv-python-headless", "drawing text")
-    scale = max(0.35, min(0.6, image.shape[0] / 800))
+    """Status lines in the top-left corner, drawn in place: light text outlined in black, readable on any background.
+
+    The text is drawn once, as a coverage mask, and the outline is that mask grown by a pixel; not the same text
+    again with a larger thickness: OpenCV 5 gives thicker text wider advances, and such an outline drifts away
+    from the fill along the line.
+    """
+    cv2 = require_module("cv2", "drawing text")
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.35, min(0.6, image.shape[0] / 800))
     step = int(26 * scale) + 4
     for i, line in enumerate(lines):
-        origin = (6, step * (i + 1))
-        cv2.putText(image, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(image, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        x, y = 6, step * (i + 1)
+        (_, height), baseline = cv2.getTextSize(line, font, scale, 1)
+        top, bottom = max(0, y - height - 4), min(image.shape[0], y + baseline + 4)
+        if top >= bottom:
+            continue
+        band = image[top:bottom]  # the line's rows
+        fill = np.zeros(band.shape[:2], np.uint8)
+        cv2.putText(fill, line, (x, y - top), font, scale, 255, 1, cv2.LINE_AA)
+        outline = cv2.dilate(fill, OUTLINE)
+        outline = cv2.convertScaleAbs(outline, alpha=4)  # opaque where the text covers a quarter pixel nearby
+        keep = cv2.multiply(cv2.bitwise_not(outline), cv2.bitwise_not(fill), scale=1 / 255)  # of the background
+        band[...] = cv2.add(cv2.multiply(band, cv2.cvtColor(keep, cv2.COLOR_GRAY2BGR), scale=1 / 255),
+                            cv2.cvtColor(fill, cv2.COLOR_GRAY2BGR))  # + white where the text is

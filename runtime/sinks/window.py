@@ -1,29 +1,43 @@
 """`window[://?view=overlay&legend=1]`: an OpenCV window on the local display.
 
 Shows the overlay, the mask or both side by side, a legend of the classes with their colours, and the
-FPS and latency so far. Keys: q or Esc quits (the run ends normally), space pauses (the window holds
-the frame; a live run keeps dropping frames upstream, a lossless run waits), v switches the view.
-Closing the window quits too.
+FPS and latency so far; the FPS also goes in the window's title (the jetson-inference habit). Keys: q or
+Esc quits (the run ends normally), space pauses (the window holds the frame; a live run keeps dropping
+frames upstream, a lossless run waits), v switches the view. Closing the window quits too.
 
-Needs a display and an OpenCV build with a GUI (opencv-python, not opencv-python-headless); where either
-is missing it says so and names the headless sinks instead.
+Needs a display and an OpenCV build with a GUI (opencv-python, not opencv-python-headless: both wheels
+install the same cv2 package, so the headless one has to be uninstalled first); where either is missing
+it says so and names the headless sinks instead.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
+import time
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
-from runtime.sinks.base import Result, RunReport, Sink, SinkContext, StopStream, choice, flag, uri_options
-from runtime.sinks.views import VIEWS, draw_text, legend_panel, render
+from amf_edge.runtime.sinks.base import Result, RunReport, Sink, SinkContext, StopStream
+from amf_edge.runtime.sinks.views import VIEWS, draw_text, legend_panel, render
+from amf_edge.uri import FLAG, choice, parse_uri
 
 EXAMPLE = "window://?view=side&legend=1"
 TITLE = "amf-edge"
 QUIT_KEYS, PAUSE_KEY, VIEW_KEY = (ord("q"), 27), ord(" "), ord("v")
 WINDOW_VIEWS = ("overlay", "mask", "side")  # what v cycles through
 HEADLESS_HINT = "use --sink http://127.0.0.1:8080 for a browser preview, or video://out.mp4"
+# Both wheels install the same cv2 package, so the GUI one installed beside the headless one may not win.
+GUI_INSTALL = ('both OpenCV wheels install the same cv2 package, so remove the headless one first: '
+               'pip uninstall -y opencv-python-headless && pip install "amf-edge[gui]"')
+TITLE_EVERY_S = 0.5  # the FPS in the title changes at most twice a second: readable, and no title churn
+
+
+def gui_backend(cv2) -> str:
+    """The GUI OpenCV was built with, from its build information ("NONE" in the headless wheels)."""
+    found = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    return found.group(1) if found else "unknown"
 
 
 class WindowSink(Sink):
@@ -31,24 +45,32 @@ class WindowSink(Sink):
 
     def __init__(self, uri: str):
         super().__init__(uri)
-        options = uri_options(uri, {"view": choice(*VIEWS), "legend": flag}, EXAMPLE)
+        _, options = parse_uri(uri, "window", {"view": choice(*VIEWS), "legend": FLAG}, EXAMPLE, location="none")
         self.view = options.get("view", "overlay")
         self.show_legend = options.get("legend", True)
         self._legend = None
         self._opened = False
+        self._fps = 0.0
+        self.title = TITLE  # what the window's title says now
+        self._title_at: float | None = None  # monotonic time of the last title update
+        self._clock = time.monotonic
 
     def open(self, context: SinkContext) -> None:
         super().open(context)
-        cv2 = self.cv2 = require_module("cv2", "opencv-python", "the window sink")
+        cv2 = self.cv2 = require_module("cv2", "the window sink")
         if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise AmfEdgeError(f"the window sink needs a display, and this session has none (DISPLAY is not set); "
                                f"{HEADLESS_HINT}")
+        headless = f"this is a build without a GUI (opencv-python-headless): {GUI_INSTALL}; or {HEADLESS_HINT}"
+        if gui_backend(cv2) == "NONE":  # known before trying: no window call can succeed
+            raise AmfEdgeError(f"OpenCV {cv2.__version__} cannot open a window: {headless}")
         try:
-            cv2.namedWindow(TITLE, cv2.WINDOW_AUTOSIZE)
+            cv2.namedWindow(TITLE, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # Qt: no toolbar, no status bar
         except cv2.error as e:
             reason = str(e).strip().splitlines()[-1] if str(e).strip() else "no GUI"
-            raise AmfEdgeError(f"OpenCV cannot open a window ({reason}); opencv-python-headless has no GUI: "
-                               f"pip install opencv-python for windows, or {HEADLESS_HINT}") from None
+            if "not implemented" in reason.lower():  # a GUI-less build that did not say so
+                raise AmfEdgeError(f"OpenCV {cv2.__version__} cannot open a window ({reason}): {headless}") from None
+            raise AmfEdgeError(f"OpenCV {cv2.__version__} cannot open a window ({reason}); {HEADLESS_HINT}") from None
         self._opened = True
 
     def compose(self, result: Result):
@@ -62,6 +84,7 @@ class WindowSink(Sink):
         else:
             canvas = image.copy()  # the view is shared with other sinks: draw on a copy
         s = self.context.live_stats()
+        self._fps = s.get("fps") or 0.0
         latency = f"{s['latency_ms']:.0f} ms" if s.get("latency_ms") is not None else "-"
         draw_text(canvas, [f"{s.get('fps', 0):.1f} FPS  latency {latency}  dropped {s.get('dropped', 0)}",
                            f"{self.view}  [v] view  [space] pause  [q] quit"])
@@ -70,8 +93,25 @@ class WindowSink(Sink):
     def write(self, result: Result) -> None:
         cv2 = self.cv2
         cv2.imshow(TITLE, self.compose(result))
+        self._update_title()
         self.written += 1
         self._keys(cv2.waitKey(1) & 0xFF, result)
+
+    def _update_title(self) -> None:
+        """The FPS in the title: at once on the first frame, then at most every TITLE_EVERY_S."""
+        now = self._clock()
+        if self._title_at is not None and now - self._title_at < TITLE_EVERY_S:
+            return
+        self._title_at = now
+        title = f"{TITLE} | {self._fps:.1f} FPS"
+        if title == self.title:
+            return
+        try:
+            self.cv2.setWindowTitle(TITLE, title)
+        except self.cv2.error:  # a GUI backend without titles: the FPS is on the picture anyway
+            self._title_at = float("inf")
+            return
+        self.title = title
 
     def _keys(self, key: int, result: Result) -> None:
         cv2 = self.cv2

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import importlib
-from urllib.parse import urlsplit
 
 from amf_edge.errors import AmfEdgeError
-from runtime.sources.base import Source
+from amf_edge.runtime.sources.base import Source
+from amf_edge.uri import split_uri
 
 # scheme → "module:Class"; modules import lazily so a missing optional package only matters when used.
 SCHEMES = {
-    "synthetic": "runtime.sources.synthetic:SyntheticSource",
-    "realsense": "runtime.sources.realsense:RealSenseSource",
-    "bag": "runtime.sources.realsense:BagSource",
-    "tum": "runtime.sources.tum:TumSource",
-    "folder": "runtime.sources.folder:FolderSource",
+    "synthetic": "amf_edge.runtime.sources.synthetic:SyntheticSource",
+    "realsense": "amf_edge.runtime.sources.realsense:RealSenseSource",
+    "bag": "amf_edge.runtime.sources.realsense:BagSource",
+    "tum": "amf_edge.runtime.sources.tum:TumSource",
+    "folder": "amf_edge.runtime.sources.folder:FolderSource",
 }
 
 
 def open_source(uri: str) -> Source:
-    scheme = urlsplit(uri).scheme
+    scheme = split_uri(uri)[0]
     if scheme not in SCHEMES:
         raise AmfEdgeError(f"unknown source {uri!r}: expected a URI starting with one of "
                            f"{', '.join(s + '://' for s in SCHEMES)}")

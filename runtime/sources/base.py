@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 
-from runtime.frames import Frame
+from amf_edge.runtime.frames import Frame
 
 
 class Source(abc.ABC):

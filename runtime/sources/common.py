@@ -1,4 +1,4 @@
-"""What the URI-addressed sources share: their options (parsed by `amf_edge.uri`, as datasets' are),
+"""What the URI-addressed sources share: their options (parsed by `amf_edge.uri`, as datasets' and sinks' are),
 resizing to a model's size, looping."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import numpy as np
 
 from amf_edge.datasets.imageio import read_depth, read_rgb
 from amf_edge.errors import AmfEdgeError
+from amf_edge.runtime.frames import Frame
+from amf_edge.runtime.sources.base import Source
 from amf_edge.sample import Intrinsics, RGBDSample
 from amf_edge.transforms import resize_sample
-from amf_edge.uri import Option, finite_float, flag, parse_options, positive_float, positive_int, split_uri
-from runtime.frames import Frame
-from runtime.sources.base import Source
+from amf_edge.uri import FLAG, Option, parse_uri, positive_float, positive_int
 
 MAX_DT: Option = (positive_float, "a pairing tolerance in seconds > 0, e.g. 0.02")
 DEPTH_UNIT: Option = (positive_float, "metres per depth count > 0, e.g. 0.001 for millimetres")
@@ -24,16 +24,8 @@ SIZE: Option = (positive_int, "a positive number of pixels")
 FILE_OPTIONS: dict[str, Option] = {
     "width": SIZE,
     "height": SIZE,
-    "loop": (flag, "0, or 1 to start over at the end (demos)"),
+    "loop": FLAG,  # on: start over at the end (demos)
 }
-
-
-def parse_uri(uri: str, scheme: str, options: Mapping[str, Option], example: str) -> tuple[str, dict[str, object]]:
-    """`scheme://LOCATION?opts` → (LOCATION with ~ expanded, parsed options); see `amf_edge.uri`."""
-    given_scheme, location, query = split_uri(uri)
-    if given_scheme != scheme:
-        raise AmfEdgeError(f"expected a {scheme}:// URI like {example!r}, got {uri!r}")
-    return location, parse_options(uri, query, options, f"valid options for {scheme}://: {', '.join(options)}")
 
 
 def output_size(uri: str, options: Mapping[str, object]) -> tuple[int, int] | None:
@@ -80,7 +72,8 @@ def looped(make_pass: Callable[[], Iterator[Frame]], loop: bool) -> Iterator[Fra
             if first is None:
                 first = frame
             last, count = frame, count + 1
-            yield dataclasses.replace(frame, index=frame.index + index_offset, timestamp_s=frame.timestamp_s + time_offset)
+            yield dataclasses.replace(frame, index=frame.index + index_offset,
+                                      timestamp_s=frame.timestamp_s + time_offset)
         if not loop or last is None:
             return
         span = last.timestamp_s - first.timestamp_s
@@ -109,7 +102,7 @@ class FileSource(Source):
 
     def __init__(self, uri: str):
         super().__init__(uri)
-        location, self.options = parse_uri(uri, self.scheme, self.spec, self.example)
+        location, self.options = parse_uri(uri, self.scheme, self.spec, self.example, location="folder")
         self.root = Path(location)
         if not self.root.is_dir():
             raise AmfEdgeError(f"{self.scheme}://{location}: folder {self.root} does not exist; {self.layout}")

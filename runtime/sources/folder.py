@@ -18,8 +18,9 @@ from pathlib import Path
 
 from amf_edge.datasets.folder import index_folder
 from amf_edge.errors import AmfEdgeError
-from runtime.sources.common import DEPTH_UNIT, FILE_OPTIONS, FileSource, finite_float, positive_float
-from runtime.sync import SyncStats
+from amf_edge.runtime.sources.common import DEPTH_UNIT, FILE_OPTIONS, FileSource
+from amf_edge.runtime.sync import SyncStats
+from amf_edge.uri import finite_float, positive_float
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ def read_timestamps(path: Path, stems: set[str]) -> dict[str, float]:
                 raise ValueError
             times[fields[0]] = finite_float(fields[1])
         except ValueError:
-            raise AmfEdgeError(f"{path}:{number}: expected 'stem seconds', e.g. '000123 12.345', got {line!r}") from None
+            raise AmfEdgeError(f"{path}:{number}: expected 'stem seconds', e.g. '000123 12.345', "
+                               f"got {line!r}") from None
         if fields[0] not in stems:
             raise AmfEdgeError(f"{path}:{number}: no image in rgb/ or depth/ has the stem {fields[0]!r}")
     return times
@@ -74,10 +76,12 @@ class FolderSource(FileSource):
         super().__init__(uri)
         options = self.options
         self.depth_unit = _depth_unit(self.root, uri, options.get("depth_unit"))
-        color, depth = (index_folder(self.root / name, SUFFIXES[name], LAYOUT, "images for frame") for name in ("rgb", "depth"))
+        color, depth = (index_folder(self.root / name, SUFFIXES[name], LAYOUT, "images for frame")
+                        for name in ("rgb", "depth"))
         self.stems = sorted(set(color) & set(depth))
         only_color, only_depth = sorted(set(color) - set(depth)), sorted(set(depth) - set(color))
-        self.sync_stats = SyncStats(matched=len(self.stems), unmatched_color=len(only_color), unmatched_depth=len(only_depth))
+        self.sync_stats = SyncStats(matched=len(self.stems), unmatched_color=len(only_color),
+                                    unmatched_depth=len(only_depth))
         if not self.stems:
             raise AmfEdgeError(f"{self.root}: no stem has both a colour and a depth image "
                                f"({len(color)} in rgb/, {len(depth)} in depth/); {LAYOUT}")
@@ -95,7 +99,8 @@ class FolderSource(FileSource):
         given = read_timestamps(path, stems)
         missing = [s for s in self.stems if s not in given]
         if missing:
-            raise AmfEdgeError(f"{path} has no time for frame(s) {_listed(missing)}; give every frame a line 'stem seconds'")
+            raise AmfEdgeError(f"{path} has no time for frame(s) {_listed(missing)}; "
+                               "give every frame a line 'stem seconds'")
         times = [given[s] for s in self.stems]
         for (a, ta), (b, tb) in zip(zip(self.stems, times), zip(self.stems[1:], times[1:])):
             if tb <= ta:

@@ -1,4 +1,4 @@
-"""RealSense cameras (`realsense://`) and their recordings (`bag://`), both through `runtime.realsense`.
+"""RealSense cameras (`realsense://`) and their recordings (`bag://`), both through `amf_edge.runtime.realsense`.
 
     realsense://[SERIAL]?width=640&height=480&fps=30[&max_dt=S]
         A live camera (the only one connected, or the one with SERIAL): colour rgb8 and depth z16 at the
@@ -21,16 +21,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from amf_edge.errors import AmfEdgeError
-from runtime.frames import Frame
-from runtime.realsense import RealSenseReader, choose_streams, describe_device, find_camera, import_rs
-from runtime.sources.base import Source
-from runtime.sources.common import (FILE_OPTIONS, MAX_DT, SIZE, flag, looped, output_size, parse_uri, positive_int,
-                                    resize_for_model)
-from runtime.sync import StreamSynchronizer
+from amf_edge.runtime.frames import Frame
+from amf_edge.runtime.realsense import RealSenseReader, choose_streams, describe_device, find_camera, import_rs
+from amf_edge.runtime.sources.base import Source
+from amf_edge.runtime.sources.common import (
+    FILE_OPTIONS,
+    MAX_DT,
+    SIZE,
+    looped,
+    output_size,
+    parse_uri,
+    positive_int,
+    resize_for_model,
+)
+from amf_edge.runtime.sync import StreamSynchronizer
+from amf_edge.uri import FLAG
 
 CAMERA_OPTIONS = {"width": SIZE, "height": SIZE, "fps": (positive_int, "frames per second, e.g. 30"), "max_dt": MAX_DT}
 CAMERA_DEFAULTS = {"width": 640, "height": 480, "fps": 30}
-BAG_OPTIONS = {**FILE_OPTIONS, "realtime": (flag, "0, or 1 to play at the recorded speed"), "max_dt": MAX_DT}
+BAG_OPTIONS = {**FILE_OPTIONS, "realtime": FLAG, "max_dt": MAX_DT}
 RECORDING_SUFFIXES = (".bag", ".db3")
 
 
@@ -70,12 +79,13 @@ class BagSource(Source):
 
     def __init__(self, uri: str):
         super().__init__(uri)
-        location, options = parse_uri(uri, "bag", BAG_OPTIONS, "bag://recordings/kitchen.db3")
+        location, options = parse_uri(uri, "bag", BAG_OPTIONS, "bag://recordings/kitchen.db3", location="file")
         self.path = Path(location)
         if self.path.suffix.lower() not in RECORDING_SUFFIXES or not self.path.is_file():
             problem = "does not exist" if not self.path.exists() else "is not a .bag or .db3 file"
             raise AmfEdgeError(f"bag://{location}: {self.path} {problem}; expected a RealSense recording, FILE.bag "
-                               "(ROS1, librealsense ≤ 2.57) or FILE.db3 (rosbag2, librealsense ≥ 2.58 or amf-edge record)")
+                               "(ROS1, librealsense ≤ 2.57) or FILE.db3 "
+                               "(rosbag2, librealsense ≥ 2.58 or amf-edge record)")
         self.live = bool(options.get("realtime", False))
         self.size = output_size(uri, options)
         self.loop = bool(options.get("loop", False))
@@ -123,7 +133,8 @@ class BagSource(Source):
         return looped(self._one_pass, self.loop)
 
     def stats(self) -> dict:
-        return {**self._reader.stats(), "frames": self.delivered, "dropped": self._dropped_before + self._reader.dropped}
+        return {**self._reader.stats(), "frames": self.delivered,
+                "dropped": self._dropped_before + self._reader.dropped}
 
     def close(self) -> None:
         self._reader.close()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+from amf_edge.runtime.frames import Frame
+from amf_edge.runtime.sources.base import Source
 from amf_edge.synthetic import SyntheticScenes, parse_synthetic_uri
-from runtime.frames import Frame
-from runtime.sources.base import Source
 
 FPS = 30.0  # the timestamps a 30 Hz camera would give
 

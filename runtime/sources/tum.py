@@ -10,7 +10,7 @@ Options: ?max_dt=0.02 (pairing tolerance in seconds, associate.py's default), ?d
 cameras, and the "ROS default" 525/525/319.5/239.5 that TUM suggests for the pre-registered depth is
 written out as ?fx=525&fy=525&cx=319.5&cy=239.5), ?width=&height= (resize), ?loop=1.
 
-Colour and depth are paired like TUM's associate.py (`runtime.sync.associate`): greedy nearest pairs closer
+Colour and depth are paired like TUM's associate.py (`amf_edge.runtime.sync.associate`): greedy nearest pairs closer
 than max_dt, each image used once. Frame.index is the pair's position, Frame.timestamp_s the colour time.
 """
 
@@ -19,14 +19,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from amf_edge.errors import AmfEdgeError
-from runtime.sources.common import DEPTH_UNIT, FILE_OPTIONS, MAX_DT, FileSource, finite_float, intrinsics_option, positive_float
-from runtime.sync import associate
+from amf_edge.runtime.sources.common import (
+    DEPTH_UNIT,
+    FILE_OPTIONS,
+    MAX_DT,
+    FileSource,
+    intrinsics_option,
+)
+from amf_edge.runtime.sync import associate
+from amf_edge.uri import finite_float, positive_float
 
 LAYOUT = ("a TUM RGB-D sequence folder holds rgb.txt and depth.txt (lines 'timestamp filename', '#' comments) "
           "and the rgb/ and depth/ PNGs they name")
 FOCAL: tuple = (positive_float, "a focal length in pixels > 0")
 CENTRE: tuple = (finite_float, "a principal point coordinate in pixels")
-OPTIONS = {**FILE_OPTIONS, "max_dt": MAX_DT, "depth_unit": DEPTH_UNIT, "fx": FOCAL, "fy": FOCAL, "cx": CENTRE, "cy": CENTRE}
+OPTIONS = {**FILE_OPTIONS, "max_dt": MAX_DT, "depth_unit": DEPTH_UNIT,
+           "fx": FOCAL, "fy": FOCAL, "cx": CENTRE, "cy": CENTRE}
 DEPTH_UNIT_TUM = 1 / 5000
 
 

@@ -1,0 +1,222 @@
+"""Precision variants: TensorRT's Q/DQ scheme in the int8 graph, uint8 for int8-cpu, float32 where fp16 must
+not reach, calibration caches, metadata, the sensitivity search and the quantize command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from amf_edge.calibset import CalibrationSet
+from amf_edge.checkpoint import load_checkpoint
+from amf_edge.cli.main import main
+from amf_edge.contract import ModelContract, read_metadata
+from amf_edge.convert import sensitivity
+from amf_edge.convert.export import export_onnx
+from amf_edge.convert.lint import lint
+from amf_edge.convert.quantize import QuantizeOptions, make_variant, name_nodes, split_body
+from amf_edge.errors import AmfEdgeError
+from amf_edge.synthetic import SYNTHETIC_LABELS, SyntheticScenes
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+H, W = 64, 80
+CALIB = Path(__file__).resolve().parents[2] / "calib_data" / "synthetic-240x320"
+
+
+@pytest.fixture(scope="module")
+def fp32(tiny_checkpoint, tmp_path_factory):
+    """The tiny checkpoint (tests/conftest.py) exported at H×W: the variants are made beside it."""
+    path = tmp_path_factory.mktemp("q") / "fp32.onnx"
+    return export_onnx(load_checkpoint(tiny_checkpoint()), "cd" * 32, path, height=H, width=W,
+                       outputs=("labels", "logits", "confidence"))
+
+
+@pytest.fixture(scope="module")
+def calib():
+    return CalibrationSet.open(CALIB)
+
+
+@pytest.fixture(scope="module")
+def variants(fp32, calib):
+    out = fp32.parent
+    return {p: make_variant(fp32, out / f"{p}.onnx", QuantizeOptions(p, method="minmax"), calib=calib)
+            for p in ("fp16", "int8", "int8-cpu")}
+
+
+def outputs(path, samples):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return [dict(zip(names, session.run(None, {"rgb": s.rgb[None], "depth": s.depth_m()[None]}))) for s in samples]
+
+
+def initializers(model):
+    return {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+def test_int8_graph_is_tensorrts_symmetric_scheme(variants):
+    model = onnx.load(str(variants["int8"]))
+    inits = initializers(model)
+    nodes = {n.output[0]: n for n in model.graph.node}
+    q = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    dq = [n for n in model.graph.node if n.op_type == "DequantizeLinear"]
+    assert q and dq
+    for node in q + dq:
+        zero = inits[node.input[2]]
+        if zero.dtype != np.int32:  # int32 zero points belong to the Conv biases
+            assert zero.dtype == np.int8 and not zero.any(), f"{node.name}: zero point {zero} is not symmetric int8"
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    for conv in convs:
+        x, w = (nodes[i] for i in conv.input[:2])
+        assert x.op_type == "DequantizeLinear" and inits[x.input[1]].ndim == 0, (
+            f"{conv.name}: activation not per tensor")
+        scale = inits[w.input[1]]
+        assert w.op_type == "DequantizeLinear" and scale.shape == (inits[w.input[0]].shape[0],), (
+            f"{conv.name}: weight not per channel")
+        assert inits[w.input[0]].dtype == np.int8
+    assert [o.domain for o in model.opset_import] == [""] and lint(model) == []
+
+
+def test_pre_and_post_processing_stay_float(variants):
+    """No Q/DQ outside the network body: argmax, softmax and the input normalisation see float32."""
+    for name in ("int8", "int8-cpu"):
+        model = onnx.shape_inference.infer_shapes(onnx.load(str(variants[name])))
+        types = {v.name: v.type.tensor_type.elem_type for v in (*model.graph.value_info, *model.graph.input)}
+        for node in model.graph.node:
+            if node.op_type in ("ArgMax", "Softmax"):
+                assert types[node.input[0]] == onnx.TensorProto.FLOAT, (name, node.op_type)
+    fp16 = onnx.shape_inference.infer_shapes(onnx.load(str(variants["fp16"])))
+    types = {v.name: v.type.tensor_type.elem_type for v in fp16.graph.value_info}
+    argmax = next(n for n in fp16.graph.node if n.op_type == "ArgMax")
+    assert types[argmax.input[0]] == onnx.TensorProto.FLOAT
+    assert not any(n.op_type == "Cast" and n.input[0] == n.output[0] for n in fp16.graph.node)
+    inits = {t.name: t for t in fp16.graph.initializer}
+    weights = [inits[n.input[1]] for n in fp16.graph.node if n.op_type == "Conv"]
+    assert weights and all(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
+
+
+def test_int8_cpu_uses_uint8_activations(variants):
+    model = onnx.load(str(variants["int8-cpu"]))
+    inits = initializers(model)
+    zeros = [inits[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    assert zeros and all(z.dtype == np.uint8 for z in zeros)
+
+
+def test_variants_keep_the_io_contract_and_agree_with_fp32(fp32, variants):
+    samples = list(SyntheticScenes(seed=21, n=2, height=H, width=W, split="val"))
+    reference = outputs(fp32, samples)
+    for name, path in variants.items():
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        assert [(i.name, i.type) for i in session.get_inputs()] == [("rgb", "tensor(uint8)"),
+                                                                    ("depth", "tensor(float)")]
+        got = outputs(path, samples)
+        agreement = np.mean([(g["labels"] == r["labels"]).mean() for g, r in zip(got, reference)])
+        logit_err = max(np.abs(g["logits"] - r["logits"]).max() for g, r in zip(got, reference))
+        # an untrained net has tiny logit margins, so these bounds are loose;
+        # docs/results/precision.md has a trained one
+        assert agreement >= (0.99 if name == "fp16" else 0.85), (name, agreement)
+        assert logit_err <= (5e-3 if name == "fp16" else 0.1), (name, logit_err)
+        assert got[0]["labels"].dtype == np.uint8 and got[0]["confidence"].dtype == np.float32
+
+
+def test_metadata_says_what_was_done(fp32, variants, calib):
+    meta = read_metadata(variants["int8"])
+    assert ModelContract.from_metadata(meta).precision == "int8"
+    assert (meta["quantization"]["method"] == "minmax"
+            and meta["quantization"]["calibration"]["content_sha256"] == calib.content_sha256)
+    assert meta["source_sha256"] == __import__("amf_edge.files", fromlist=["x"]).file_sha256(fp32)
+    assert read_metadata(variants["fp16"])["labels"] == read_metadata(fp32)["labels"]
+    with pytest.raises(AmfEdgeError, match="already a int8 model"):
+        make_variant(variants["int8"], fp32.parent / "again.onnx", QuantizeOptions("fp16"))
+    with pytest.raises(AmfEdgeError, match="needs a calibration set"):
+        make_variant(fp32, fp32.parent / "x.onnx", QuantizeOptions("int8"))
+
+
+def test_calibration_cache_is_reused_and_a_stale_one_is_an_error(fp32, calib, tmp_path):
+    cache = tmp_path / "c.json"
+    first = make_variant(fp32, tmp_path / "a.onnx", QuantizeOptions("int8", method="minmax"), calib=calib, cache=cache)
+    assert read_metadata(first)["quantization"]["calibration"]["reused"] is False and cache.exists()
+    second = make_variant(fp32, tmp_path / "b.onnx", QuantizeOptions("int8", method="minmax"), calib=calib, cache=cache)
+    assert read_metadata(second)["quantization"]["calibration"]["reused"] is True
+    a, b = (initializers(onnx.load(str(p))) for p in (first, second))
+    assert all(np.array_equal(a[k], b[k]) for k in a)  # same ranges → same graph
+    with pytest.raises(AmfEdgeError, match="stale calibration cache.*method"):
+        make_variant(fp32, tmp_path / "c.onnx", QuantizeOptions("int8", method="percentile"), calib=calib, cache=cache)
+
+
+def test_kept_nodes_stay_float(fp32, calib, tmp_path):
+    model = onnx.load(str(fp32))
+    name_nodes(model)
+    keep = split_body(model).convs[:2]
+    path = make_variant(fp32, tmp_path / "k.onnx", QuantizeOptions("int8", method="minmax", keep=tuple(keep)),
+                        calib=calib)
+    graph = onnx.load(str(path)).graph
+    producers = {o: n for n in graph.node for o in n.output}
+    for name in keep:
+        conv = next(n for n in graph.node if n.name == name)
+        assert all(producers.get(i) is None or producers[i].op_type != "DequantizeLinear" for i in conv.input), name
+
+
+def test_sensitivity_keeps_the_most_sensitive_convs_until_within_budget(fp32, calib, tmp_path, monkeypatch):
+    """The search logic with a fake scorer: each kept Conv recovers a known amount of mIoU."""
+    model = onnx.load(str(fp32))
+    name_nodes(model)
+    convs = split_body(model).convs[:6]
+    monkeypatch.setattr(sensitivity, "split_body", lambda m: type("B", (), {"convs": convs})())
+    cost = dict(zip(convs, [0.1, 3.0, 0.2, 2.0, 0.05, 0.4]))  # mIoU points lost by quantizing each
+    made = []
+
+    def fake_make(src, out, options, **kw):
+        made.append(options.keep)
+        Path(out).write_text(json.dumps(list(options.keep) if Path(src) == fp32 else None))
+        return Path(out)
+
+    def fake_miou(path, dataset, k, limit):
+        kept = json.loads(Path(path).read_text()) if Path(path) != fp32 else convs
+        return (60 - sum(c for n, c in cost.items() if n not in kept)) / 100
+
+    class FakePredictor:
+        def __init__(self, path):
+            self.kept = json.loads(Path(path).read_text()) if Path(path) != fp32 else convs
+
+        def __call__(self, sample):  # agreement with FP32 grows with the cost recovered
+            n = int(sample.label.size * (1 - sum(c for k, c in cost.items() if k not in self.kept) / 10))
+            return {"ensemble": np.r_[sample.label.ravel()[:n], sample.label.ravel()[n:] + 1]}
+
+    monkeypatch.setattr(sensitivity, "make_variant", fake_make)
+    monkeypatch.setattr(sensitivity, "miou", fake_miou)
+    monkeypatch.setattr(sensitivity, "OnnxPredictor", FakePredictor)
+    val = [type("S", (), {"label": np.arange(100)})()]
+    val = type("V", (list,), {"labels": SYNTHETIC_LABELS})(val)
+    report = sensitivity.find_kept_layers(fp32, tmp_path / "o.onnx", QuantizeOptions("int8"), calib,
+                                          tmp_path / "c.json", val, max_drop=1.0)
+    assert [r["node"] for r in report["ranking"]][:3] == [convs[1], convs[3], convs[5]]
+    assert report["kept"] == [convs[1], convs[3]]  # 1 kept: 2.75 lost; 2 kept: 0.75 ≤ 1.0
+    assert report["fp32_miou"] - report["miou"] == pytest.approx(0.75)
+    with pytest.raises(AmfEdgeError, match="even with all 6 Convs"):
+        sensitivity.find_kept_layers(fp32, tmp_path / "o.onnx", QuantizeOptions("int8"), calib, tmp_path / "c.json",
+                                     val, max_drop=-1.0)
+
+
+def test_quantize_command(fp32, tmp_path, capsys):
+    out = tmp_path / "cli.int8.onnx"
+    args = ["quantize", str(fp32), "--precision", "int8", "--calib", str(CALIB), "--method", "minmax", "-o", str(out),
+            "--val-frames", "2"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert ("ensemble mIoU on 2 validation frames" in text and out.exists()
+            and (tmp_path / "cli.int8.onnx.calib.json").exists())
+    assert main(["quantize", str(fp32), "--precision", "int8", "-o", str(tmp_path / "x.onnx")]) == 1
+    assert "needs --calib" in capsys.readouterr().err
+
+
+def test_eval_scores_an_onnx_model_like_its_checkpoint(tiny_checkpoint, fp32, tmp_path):
+    data = f"synthetic://?seed=3&n=4&val=3&height={H}&width={W}"
+    for model, out in ((tiny_checkpoint(), "pt"), (fp32, "onnx")):
+        assert main(["eval", str(model), "--data", data, "--protocol", "fast", "--out", str(tmp_path / out)]) == 0
+    pt, onnx_ = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("pt", "onnx"))
+    assert onnx_["protocol"] == "onnx (fp32)" and list(onnx_["heads"]) == ["ensemble"]
+    assert onnx_["heads"]["ensemble"]["confusion"] == pt["heads"]["ensemble"]["confusion"]
+    assert (tmp_path / "onnx" / "images" / "0000.png").exists()

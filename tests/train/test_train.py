@@ -1,0 +1,221 @@
+"""Training: a short run whose loss falls, exact resume, config errors, evaluation, DDP with 2 processes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from amf_edge import load_checkpoint
+from amf_edge.cli.main import main
+from amf_edge.datasets import open_dataset
+from amf_edge.errors import AmfEdgeError
+from amf_edge.preprocess import PreprocessSpec
+from amf_edge.train.config import load_config
+from amf_edge.train.evaluate import evaluate
+from amf_edge.train.loop import train
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "data.train=synthetic://?seed=3&n=8&val=4&height=48&width=64", "data.height=40", "data.width=56",
+    "data.batch_size=4", "data.workers=0", "log_every=1",
+]
+
+
+def tiny_config(*overrides):
+    return load_config(ROOT / "train/configs/synthetic-r18.yaml", [*TINY, *overrides])
+
+
+def losses(out: Path) -> list[float]:
+    with open(out / "metrics.csv") as f:
+        return [float(r["value"]) for r in csv.DictReader(f) if r["kind"] == "train" and r["name"] == "loss"]
+
+
+@pytest.mark.slow
+def test_loss_falls_on_a_short_run(tmp_path):
+    best = train(tiny_config("optim.stages.0.epochs=12", "eval_every=12"), tmp_path, progress=False)
+    values = losses(tmp_path)
+    assert len(values) == 24
+    assert np.mean(values[-4:]) < 0.7 * np.mean(values[:4]), values
+    assert best["epoch"] == 12 and 0 < best["miou"] <= 1
+    ckpt = load_checkpoint(tmp_path / "best.pt")
+    assert ckpt.labels.name == "synthetic" and ckpt.meta["train_config"]["seed"] == 0
+    assert (tmp_path / "config.yaml").is_file() and any((tmp_path / "tensorboard").iterdir())
+
+
+@pytest.mark.slow
+def test_resume_repeats_the_uninterrupted_run_exactly(tmp_path, monkeypatch):
+    config = tiny_config("optim.stages.0.epochs=2")
+    train(config, tmp_path / "straight", progress=False)
+
+    import amf_edge.train.loop as loop
+
+    real_evaluate, calls = loop.evaluate, []
+
+    def interrupted(*args, **kwargs):  # Ctrl-C during the second epoch's evaluation
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", progress=False)
+    assert load_checkpoint(tmp_path / "resumed/last.pt").meta["epoch"] == 1
+    monkeypatch.setattr(loop, "evaluate", real_evaluate)
+    train(config, tmp_path / "resumed", resume=True, progress=False)
+
+    a, b = (load_checkpoint(tmp_path / run / "last.pt").model.state_dict() for run in ("straight", "resumed"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert losses(tmp_path / "straight")[-2:] == losses(tmp_path / "resumed")[-2:]
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    train(tiny_config("optim.stages.0.epochs=1"), tmp_path, progress=False)
+    with pytest.raises(AmfEdgeError, match="config changed in optim.stages.0.epochs"):
+        train(tiny_config("optim.stages.0.epochs=2"), tmp_path, resume=True, progress=False)
+    train(tiny_config("optim.stages.0.epochs=1", "data.workers=1"), tmp_path, resume=True, progress=False)  # allowed
+
+
+def test_cli_protects_existing_runs_and_reports_bad_configs(tmp_path, capsys):
+    args = ["train", "--config", str(ROOT / "train/configs/synthetic-r18.yaml"), "--out", str(tmp_path),
+            "--no-progress", *TINY, "optim.stages.0.epochs=1"]
+    assert main(args) == 0
+    assert main(args) == 1 and "--resume" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "x"), "optim.lr=0.1"]) == 1
+    assert "unknown key(s) lr in section 'optim'" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "y"), "--data", "nyudv2:///nowhere", *TINY[1:]]) == 1
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_official_recipe_is_the_official_schedule():
+    config = load_config(ROOT / "train/configs/nyudv2-r101.yaml")
+    assert [(s.epochs, s.lr_encoder, s.lr_decoder) for s in config.optim.stages] == [
+        (100, 5e-4, 3e-3), (100, 2.5e-4, 1.5e-3), (100, 1e-4, 7e-4)]
+    assert (config.optim.momentum, config.optim.weight_decay, config.data.batch_size) == (0.9, 1e-5, 6)
+    assert (config.model.freeze_bn and config.data.transform == "official-nyudv2"
+            and config.data.eval_protocol == "official")
+
+
+class ConstantModel(torch.nn.Module):
+    """Predicts one fixed class per head everywhere, so the confusion matrices are known exactly."""
+
+    def __init__(self, classes: dict[str, int], num_classes: int):
+        super().__init__()
+        self.classes, self.heads = classes, tuple(classes)
+        self.config = type("Config", (), {"num_classes": num_classes})()
+
+    def forward_heads(self, rgb, depth):
+        n, _, h, w = rgb.shape
+        out = {}
+        for head, c in self.classes.items():
+            logits = torch.zeros(n, self.config.num_classes, (h + 3) // 4, (w + 3) // 4)
+            logits[:, c] = 1.0
+            out[head] = logits
+        return out
+
+
+@pytest.mark.parametrize("protocol", ["official", "fast"])
+def test_evaluation_confusion_matrices_are_exact(protocol):
+    data = open_dataset("synthetic://?seed=1&n=4&val=3&height=40&width=56", "val")
+    k = data.labels.num_classes
+    model = ConstantModel({"rgb": 0, "depth": 1, "ensemble": 2}, k)
+    result = evaluate(model, data, PreprocessSpec(), protocol=protocol)
+    truth = sum(np.bincount(data[i].label.ravel(), minlength=256)[:k] for i in range(3))
+    for head, c in model.classes.items():
+        conf = np.array(result["heads"][head]["confusion"])
+        assert conf[:, c].tolist() == truth.tolist() and conf.sum() == truth.sum()
+        assert result["heads"][head]["pixel_acc"] == pytest.approx(truth[c] / truth.sum())
+
+
+def test_eval_cli_writes_metrics_and_pictures(tiny_checkpoint, tmp_path):
+    out = tmp_path / "eval"
+    assert main(["eval", str(tiny_checkpoint()), "--data", "synthetic://?seed=5&n=4&val=2&height=48&width=64",
+                 "--out", str(out), "--save-images", "1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["protocol"] == "official" and metrics["images"] == 2
+            and set(metrics["heads"]) == {"rgb", "depth", "ensemble"})
+    assert len(metrics["heads"]["ensemble"]["iou"]) == 11 and len(metrics["classes"]) == 11
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["0000.png"]
+
+
+def test_eval_refuses_data_with_other_classes(tiny_checkpoint, tmp_path, capsys):
+    (tmp_path / "nyu").mkdir()
+    (tmp_path / "nyu/val.txt").write_text("rgb/1.png\tmasks/1.png\tdepth/1.png\n")
+    (tmp_path / "nyu/train.txt").write_text("")
+    assert main(["eval", str(tiny_checkpoint()), "--data", f"nyudv2://{tmp_path / 'nyu'}"]) == 1
+    assert "predicts 11 classes" in capsys.readouterr().err
+
+
+def torchrun(tmp_path, *overrides, out="ddp"):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "amf_edge.cli.main", "train", "--config", str(ROOT / "train/configs/synthetic-r18.yaml"),
+           "--out", str(tmp_path / out), "--no-progress", *TINY, "data.batch_size=2", *overrides]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+@pytest.mark.slow
+def test_ddp_with_two_processes_on_the_cpu(tmp_path):
+    result = torchrun(tmp_path, "optim.stages.0.epochs=2", "model.freeze_bn=true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 process(es) on cpu" in result.stdout
+    assert result.stdout.count("best ensemble mIoU") == 1  # only rank 0 reports and writes
+    ckpt = load_checkpoint(tmp_path / "ddp/best.pt")
+    assert ckpt.meta["epoch"] in (1, 2)
+    # 8 samples, 2 processes × batch 2: 2 iterations per epoch, 4 logged losses; replicas were checked equal
+    assert len(losses(tmp_path / "ddp")) == 4
+
+
+@pytest.mark.slow
+def test_ddp_with_trainable_bn_needs_cuda_for_sync_bn(tmp_path):
+    result = torchrun(tmp_path, "optim.stages.0.epochs=1", "model.freeze_bn=false", "model.sync_bn=true", out="sync")
+    assert result.returncode != 0 and "SyncBatchNorm does not sync on the CPU" in result.stderr
+
+
+@pytest.mark.gpu
+def test_amp_training_on_cuda(tmp_path):
+    best = train(tiny_config("optim.stages.0.epochs=2", "device=cuda", "amp=true"), tmp_path, progress=False)
+    assert best["epoch"] is not None and np.isfinite(losses(tmp_path)).all()
+
+
+def test_ablation_variants_are_the_intended_models():
+    from experiments.ablation import BUDGET, VARIANTS, format_class_table, format_table
+
+    configs = {v: load_config("synthetic-r18", [*BUDGET, *o]).model.build_config(11) for v, o in VARIANTS.items()}
+    assert configs["rgb only"].modalities == ("rgb",) and configs["depth only"].modalities == ("depth",)
+    assert configs["shuffle+shift"].fusion == "shuffle+shift" and configs["shuffle+shift"].encoder == "shared"
+    assert configs["separate encoders, shuffle+shift"].encoder == "separate"
+    assert len({c for c in configs.values()}) == len(VARIANTS)  # all different
+    table = format_table({"shift": {0: {"ensemble": 0.5, "rgb": 0.4, "depth": 0.3},
+                                    1: {"ensemble": 0.6, "rgb": 0.5, "depth": 0.4}},
+                          "rgb only": {0: {"ensemble": 0.2, "rgb": 0.2}}})
+    assert "| shift | 11.68 |" in table and "55.00 ± 7.07" in table and "| 20.00 | 20.00 | – |" in table
+    iou = [0.5] * 10 + [None]
+    classes = format_class_table({"shift": {0: {"class_iou": iou}, 1: {"class_iou": [0.7] * 11}}})
+    assert classes.splitlines()[0].startswith("| variant | floor | wall |") and "| shift | 60 | 60 |" in classes
+    assert classes.splitlines()[-1].endswith("| 70 |")  # a class absent in one seed averages the others
+
+
+def test_sync_bn_conversion_keeps_one_bn_per_modality():
+    from amf_edge.models import build_model
+
+    model = build_model("asymfusion-r18", num_classes=5).eval()
+    rgb, depth = torch.randn(1, 3, 40, 48), torch.rand(1, 1, 40, 48)
+    with torch.no_grad():
+        before = model(rgb, depth)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    bn = model.encoder.layer2[1].bn2
+    assert isinstance(bn["rgb"], torch.nn.SyncBatchNorm) and isinstance(bn["depth"], torch.nn.SyncBatchNorm)
+    assert bn["rgb"] is not bn["depth"]
+    assert not any(type(m) is torch.nn.BatchNorm2d for m in model.modules())
+    assert (model.state_dict().keys() == state.keys()
+            and all(torch.equal(model.state_dict()[k], v) for k, v in state.items()))
+    with torch.no_grad():
+        assert torch.equal(model(rgb, depth), before)  # eval mode needs no process group

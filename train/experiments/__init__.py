@@ -1,1 +1,0 @@
-"""Reproducible experiments built on the training loop (each runnable with `python -m`)."""
