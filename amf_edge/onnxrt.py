@@ -2,6 +2,13 @@
 
 The deployment runtime has its own backends (runtime/backends); this is the small predictor that
 `amf-edge eval` and the quantizer's sensitivity pass share, so their numbers come from one code path.
+
+Quantized models are scored in the arithmetic TensorRT runs, on any host. With its default optimizations
+ONNX Runtime fuses each Conv between Q/DQ pairs into an integer kernel; on x86 CPUs without VNNI that kernel
+adds pairs of u8×s8 products in 16-bit registers, which saturate (tens of mIoU points lost on a trained model,
+none on a VNNI host). So scores never come from those kernels: the predictor runs Q/DQ as float operations
+(optimizations off), where int8 values times their scales are multiplied and summed in float32, the integer
+result to within float rounding, whichever CPU runs it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,17 @@ from amf_edge.lazy import require_module
 from amf_edge.sample import RGBDSample
 from amf_edge.transforms import resize_sample
 
+QUANTIZED = ("int8", "int8-cpu")  # precisions whose graphs hold Q/DQ
+
+
+def scoring_options(ort, precision: str, threads: int = 0):
+    """Session options that score a model of `precision` in exact arithmetic on any host (see above)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    if precision in QUANTIZED:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return options
+
 
 class OnnxPredictor:
     """`predictor(sample)` → {"ensemble": uint8 labels at the sample's size}.
@@ -26,11 +44,14 @@ class OnnxPredictor:
 
     def __init__(self, path: str | Path, threads: int = 0):
         ort = require_module("onnxruntime", "running ONNX models")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(path), scoring_options(ort, "fp32", threads),
+                                            providers=["CPUExecutionProvider"])
         meta = decode_metadata(self.session.get_modelmeta().custom_metadata_map, str(path))
         self.contract = ModelContract.from_metadata(meta)
+        self.precision = meta.get("precision", "fp32")
+        if self.precision in QUANTIZED:  # the metadata comes with the session: open it again, unfused
+            self.session = ort.InferenceSession(str(path), scoring_options(ort, self.precision, threads),
+                                                providers=["CPUExecutionProvider"])
 
     def __call__(self, sample: RGBDSample) -> dict[str, np.ndarray]:
         c, size = self.contract, sample.size

@@ -33,7 +33,7 @@ from amf_edge.lazy import require_module
 
 PRECISIONS = ("fp16", "int8", "int8-cpu")
 METHODS = ("entropy", "percentile", "minmax")
-INT8_OPS = ("Conv",)  # TensorRT fuses Q/DQ around Conv (and its bias, ReLU and residual Add) by itself
+INT8_OPS = ("Conv",)  # the weighted layers; TensorRT fuses their bias, ReLU and residual Add into them
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,12 @@ class QuantizeOptions:
 
 @dataclass
 class Body:
-    """Node names of one graph: those outside the network body (pre- and post-processing), and its Convs."""
+    """Node names of one graph: those outside the network body (pre- and post-processing), its Convs, and its
+    residual Adds (one input straight from a Conv: the Adds TensorRT fuses into that Conv)."""
 
     outside: list[str] = field(default_factory=list)
     convs: list[str] = field(default_factory=list)
+    residual_adds: list[str] = field(default_factory=list)
 
 
 def name_nodes(model) -> None:
@@ -75,12 +77,15 @@ def split_body(model) -> Body:
     if not convs:
         raise AmfEdgeError("the model has no Conv node; is it an amf-edge export?")
     first, last = convs[0], convs[-1]
+    conv_outputs = {n.output[0] for n in model.graph.node if n.op_type == "Conv"}
     body = Body()
     for i, node in enumerate(model.graph.node):
         if not first <= i <= last:
             body.outside.append(node.name)
-        if node.op_type == "Conv":
+        elif node.op_type == "Conv":
             body.convs.append(node.name)
+        elif node.op_type == "Add" and sum(x in conv_outputs for x in node.input) == 1:
+            body.residual_adds.append(node.name)
     return body
 
 
@@ -152,7 +157,11 @@ def quantize_int8(src: Path, out: Path, options: QuantizeOptions, calib: Calibra
     model = onnx.load(str(src))
     name_nodes(model)
     body = split_body(model)
-    op_types = None if cpu else list(INT8_OPS)
+    # int8 (TensorRT): the inputs of weighted layers, and the residual input of each Add that follows a Conv.
+    # ONNX Runtime quantizes both inputs of an Add; the Conv side's pair is taken out again (_conv_side_to_float).
+    op_types = None if cpu else [*INT8_OPS, "Add"]
+    plain_adds = [] if cpu else [n.name for n in model.graph.node
+                                 if n.op_type == "Add" and n.name not in body.residual_adds]
     settings = ort_settings(q, options.precision)
     if options.method == "percentile":
         settings["extra_options"]["CalibPercentile"] = options.percentile
@@ -173,12 +182,40 @@ def quantize_int8(src: Path, out: Path, options: QuantizeOptions, calib: Calibra
         with _quiet("root"):
             q.quantize_static(
                 str(pre), str(out), _Reader(calib, contract) if not hit else None, **settings,
-                op_types_to_quantize=op_types, nodes_to_exclude=[*body.outside, *options.keep],
+                op_types_to_quantize=op_types, nodes_to_exclude=[*body.outside, *plain_adds, *options.keep],
                 calibrate_method=_method(q, options.method), calibration_cache_path=str(ort_cache))
+        if not cpu:
+            quantized = onnx.load(str(out))
+            _conv_side_to_float(quantized)
+            onnx.save(quantized, str(out))
         if not hit:
             write_cache(cache, key, {"ort_tensors_data": json.loads(ort_cache.read_text())})
     return {"calibration": {"set": calib.name, "content_sha256": calib.content_sha256, "frames": len(calib),
                             "method": options.method, "cache": str(cache), "reused": hit}}
+
+
+def _conv_side_to_float(model) -> None:
+    """Feed each Add the Conv output itself where ONNX Runtime put a Q/DQ pair between them.
+
+    TensorRT fuses Conv + residual Add (+ ReLU) when the Add's other input arrives quantized; a Q/DQ pair on
+    the Conv's own output would end the Conv in int8 and leave the Add unfused. Pairs left without consumers go.
+    """
+    producer = {o: n for n in model.graph.node for o in n.output}
+    for add in (n for n in model.graph.node if n.op_type == "Add"):
+        for i, name in enumerate(add.input):
+            dq = producer.get(name)
+            q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            source = producer.get(q.input[0]) if q is not None and q.op_type == "QuantizeLinear" else None
+            if source is not None and source.op_type == "Conv":
+                add.input[i] = q.input[0]
+    used = {x for n in model.graph.node for x in n.input} | {o.name for o in model.graph.output}
+    for op in ("DequantizeLinear", "QuantizeLinear"):  # a DQ's removal can leave its Q unused
+        for node in [n for n in model.graph.node if n.op_type == op and n.output[0] not in used]:
+            model.graph.node.remove(node)
+        used = {x for n in model.graph.node for x in n.input} | {o.name for o in model.graph.output}
+    keep = {x for n in model.graph.node for x in n.input}
+    for init in [t for t in model.graph.initializer if t.name not in keep]:
+        model.graph.initializer.remove(init)
 
 
 def make_variant(src: str | Path, out: str | Path, options: QuantizeOptions, *, calib: CalibrationSet | None = None,
@@ -222,9 +259,15 @@ def ort_settings(q, precision: str) -> dict:
     channel, symmetric; activations int8 symmetric for TensorRT, uint8 asymmetric for ONNX Runtime's x86
     kernels (the U8S8 path)."""
     cpu = precision == "int8-cpu"
+    extra = {"ActivationSymmetric": not cpu, "WeightSymmetric": True}
+    if not cpu:
+        # TensorRT's parser dequantizes int8 only (no int32 biases: they stay float, TensorRT folds them into its
+        # int8 kernels), and Q/DQ belong on the inputs of weighted layers, not on their outputs, so that
+        # Conv + bias + residual Add + ReLU fuse into one kernel.
+        extra.update(QuantizeBias=False, OpTypesToExcludeOutputQuantization=["Conv"])
     return {"quant_format": q.QuantFormat.QDQ, "per_channel": True,
             "activation_type": q.QuantType.QUInt8 if cpu else q.QuantType.QInt8, "weight_type": q.QuantType.QInt8,
-            "extra_options": {"ActivationSymmetric": not cpu, "WeightSymmetric": True}}
+            "extra_options": extra}
 
 
 def _method(q, name: str):

@@ -5,9 +5,12 @@
 2. evaluates it on the recipe's held-out validation scenes (every head: rgb, depth, ensemble);
 3. segments new synthetic frames (another seed) through the preprocessing contract and writes
    rgb | depth | ground truth | prediction pictures to OUT/frames/;
-4. exports the model to ONNX (OUT/model.onnx, reused while the checkpoint is unchanged) and streams a
-   synthetic recording through it with the runtime (`amf-edge run`): OUT/overlay.mp4 and
-   OUT/stats.json, then the summary (FPS, latency percentiles, stage times).
+4. exports the model to ONNX at the size of the scenes it trained on (OUT/model.onnx, reused while the
+   checkpoint is unchanged), makes its fp16 and int8 variants (int8 calibrated on
+   calib_data/synthetic-240x320) and prints what each loses on held-out scenes, scored in the arithmetic
+   TensorRT runs; where TensorRT is installed, the `amf-edge build` commands for them;
+5. streams a synthetic recording through the FP32 model with the runtime (`amf-edge run`):
+   OUT/overlay.mp4 and OUT/stats.json, then the summary (FPS, latency percentiles, stage times).
 
 KEY=VALUE arguments override the training recipe (as for `amf-edge train`).
 
@@ -28,6 +31,8 @@ from amf_edge.arguments import positive_size
 from amf_edge.runtime.sinks.base import Sink
 
 HELP = "train an edge model on synthetic scenes, evaluate it and segment new frames"
+CALIBRATION_SET = Path(__file__).resolve().parents[2] / "calib_data" / "synthetic-240x320"
+DEMO_VAL_SEED, DEMO_VAL_FRAMES = 77, 32  # held-out scenes (the val stream of a seed nothing trains on)
 EXTRAS = "train,convert"  # pip install "amf-edge[train,convert]" brings what this command needs
 
 
@@ -35,8 +40,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: demo-output)")
     parser.add_argument("--checkpoint", type=Path, help="segment with this checkpoint instead of training one")
     parser.add_argument("--frames", type=int, default=4, help="new synthetic frames to segment (default: 4)")
-    parser.add_argument("--height", type=positive_size, default=240, help="frame height (default: 240)")
-    parser.add_argument("--width", type=positive_size, default=320, help="frame width (default: 320)")
+    parser.add_argument("--height", type=positive_size,
+                        help="frame and export height (default: the training scenes', 120 in the recipe)")
+    parser.add_argument("--width", type=positive_size,
+                        help="frame and export width (default: the training scenes', 160 in the recipe)")
     parser.add_argument("--seed", type=int, default=1000, help="seed of the new frames (default: 1000)")
     parser.add_argument("--stream-frames", type=int, default=30, metavar="N",
                         help="frames to stream through the exported model (default: 30; 0 skips export and streaming)")
@@ -53,12 +60,22 @@ def run(args: argparse.Namespace) -> int:
         raise AmfEdgeError(f"--stream-frames must be 0 (skip) or more, got {args.stream_frames}")
     if args.checkpoint and args.overrides:
         raise AmfEdgeError("recipe overrides only apply when the demo trains; drop them or drop --checkpoint")
+    # A model segments best at the scale it learnt: export and stream at the training scenes' size.
+    scenes = _training_scenes(args.overrides)
+    args.height, args.width = args.height or scenes.height, args.width or scenes.width
     path = args.checkpoint or _train(args.out / "train", args.overrides)
     ckpt = load_checkpoint(path)
     _segment(ckpt, args)
     if args.stream_frames:
         _stream(ckpt, path, args)
     return 0
+
+
+def _training_scenes(overrides: list[str]):
+    from amf_edge.synthetic import parse_synthetic_uri
+    from amf_edge.train.config import load_config
+
+    return parse_synthetic_uri(load_config("synthetic-r18", overrides).data.train)
 
 
 def _train(out: Path, overrides: list[str]) -> Path:
@@ -139,6 +156,7 @@ def _stream(ckpt, ckpt_path: Path, args: argparse.Namespace) -> None:
         export_onnx(ckpt, sha256, model, height=args.height, width=args.width)
         print(f"exported {model} ({args.height}×{args.width}, {model.stat().st_size / 1e6:.0f} MB) "
               f"in {time.perf_counter() - start:.0f} s")
+    _variants(model, args)
     video, stats = args.out / "overlay.mp4", args.out / "stats.json"
     # quote(): a folder name with spaces, ? or # must stay part of the path inside the URI
     accuracy = _AccuracySink()
@@ -149,6 +167,40 @@ def _stream(ckpt, ckpt_path: Path, args: argparse.Namespace) -> None:
         Pipeline(source, backend, sinks).run()
     print(f"pixel accuracy {accuracy.score():.1%} on the streamed frames; overlay video {video}, "
           f"per-frame timings {stats}")
+
+
+def _variants(model: Path, args: argparse.Namespace) -> None:
+    """fp16 and int8 beside the FP32 export, and what each loses on held-out scenes in exact arithmetic."""
+    import importlib.util
+
+    from amf_edge.calibset import CalibrationSet
+    from amf_edge.convert.quantize import QuantizeOptions, make_variant
+    from amf_edge.convert.sensitivity import miou
+    from amf_edge.errors import AmfEdgeError
+    from amf_edge.synthetic import SYNTHETIC_LABELS, SyntheticScenes
+
+    if not CALIBRATION_SET.is_dir():
+        raise AmfEdgeError(f"the demo calibrates its int8 variant on {CALIBRATION_SET}, which is not there: run the "
+                           "demo from a checkout of amf-edge (make demo), or pass --stream-frames 0")
+    calib = CalibrationSet.open(CALIBRATION_SET)
+    val = SyntheticScenes(seed=DEMO_VAL_SEED, n=DEMO_VAL_FRAMES, height=args.height, width=args.width, split="val")
+    k = SYNTHETIC_LABELS.num_classes
+    fp32 = 100 * miou(model, val, k, None)
+    lines = [f"FP32 {fp32:.2f}"]
+    paths = {}
+    for precision in ("fp16", "int8"):
+        path = paths[precision] = model.with_name(f"model.{precision}.onnx")
+        if not path.is_file() or path.stat().st_mtime < model.stat().st_mtime:
+            cache = path.with_name(path.name + ".calib.json")
+            cache.unlink(missing_ok=True)  # the model was exported anew: its ranges are those of another file
+            make_variant(model, path, QuantizeOptions(precision), calib=calib, cache=cache)
+        score = 100 * miou(path, val, k, None)
+        lines.append(f"{precision} {score:.2f} (drop {fp32 - score:+.2f})")
+    print(f"ensemble mIoU on {len(val)} held-out scenes, in the arithmetic TensorRT runs: {', '.join(lines)}; "
+          f"variants {paths['fp16']} and {paths['int8']}")
+    if importlib.util.find_spec("tensorrt") is not None:
+        print("TensorRT is installed: build engines with\n" + "\n".join(
+            f"  amf-edge build {p} -o {p.with_suffix('.engine')}" for p in paths.values()))
 
 
 class _AccuracySink(Sink):

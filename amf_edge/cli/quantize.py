@@ -8,8 +8,12 @@ Precision is decided in the ONNX graph, so TensorRT 10 and 11 (strongly typed) b
 
 Calibration ranges are cached beside the output (MODEL.calib.json), keyed by the FP32 model's sha256,
 the calibration set's content and the preprocessing version: a stale cache is an error, not reused.
-With --max-drop, a sensitivity pass keeps the Convs whose quantization costs most mIoU in float until
-the ensemble mIoU on --val drops by at most that many points.
+
+Every variant is scored against the FP32 model on --val (ensemble mIoU) in the arithmetic TensorRT runs,
+the same on any CPU (Q/DQ as float operations, never ONNX Runtime's integer kernels, which saturate on x86
+without VNNI). A drop beyond --budget (default 1.0 point) is an error and nothing is written. With
+--max-drop, a sensitivity pass keeps the Convs whose quantization costs most mIoU in float until the
+drop is within that many points.
 
 examples:
   amf-edge quantize r18.onnx --precision fp16 -o r18.fp16.onnx
@@ -24,6 +28,7 @@ import argparse
 from pathlib import Path
 
 HELP = "make fp16 / int8 (Q/DQ) / int8-cpu ONNX variants of an FP32 export"
+DEFAULT_BUDGET = 1.0  # mIoU points
 EXTRAS = "convert"  # pip install "amf-edge[convert]" brings what this command needs
 
 
@@ -41,6 +46,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", nargs="+", default=[], metavar="NODE", help="body nodes to keep in float32")
     parser.add_argument("--max-drop", type=float, metavar="POINTS",
                         help="sensitivity pass: keep the costliest Convs in float until the mIoU drop is within POINTS")
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET, metavar="POINTS",
+                        help=f"the largest mIoU drop accepted without --max-drop (default: {DEFAULT_BUDGET})")
     parser.add_argument("--val", metavar="URI", help="labelled data for the checks and --max-drop (default: synthetic "
                                                      "validation scenes, for models trained on synthetic data)")
     parser.add_argument("--val-frames", type=int, default=32, metavar="N", help="validation frames (default: 32)")
@@ -80,9 +87,22 @@ def run(args: argparse.Namespace) -> int:
               f"report in {report_path}")
         fp32, quantized = report["fp32_miou"], report["miou"]
     else:
-        make_variant(args.model, args.output, options, calib=calib, cache=cache)
-        fp32 = 100 * miou(args.model, val, val.labels.num_classes, args.val_frames)
-        quantized = 100 * miou(args.output, val, val.labels.num_classes, args.val_frames)
+        # scored under a name of its own first: a variant beyond the budget never takes the output's name
+        unchecked = args.output.with_name(args.output.name + ".unchecked")
+        make_variant(args.model, unchecked, options, calib=calib, cache=cache)
+        try:
+            fp32 = 100 * miou(args.model, val, val.labels.num_classes, args.val_frames)
+            quantized = 100 * miou(unchecked, val, val.labels.num_classes, args.val_frames)
+            if fp32 - quantized > args.budget:
+                raise AmfEdgeError(
+                    f"{args.precision} loses {fp32 - quantized:.2f} mIoU points on {min(args.val_frames, len(val))} "
+                    f"validation frames (FP32 {fp32:.2f}, {args.precision} {quantized:.2f}; budget {args.budget}), "
+                    f"so {args.output} was not written. Keep the most sensitive layers in float with "
+                    f"--max-drop {args.budget}, calibrate on frames closer to your data (amf-edge calib collect), "
+                    "or accept the drop with --budget POINTS")
+            unchecked.replace(args.output)
+        finally:
+            unchecked.unlink(missing_ok=True)
     size = args.output.stat().st_size / 1e6
     print(f"wrote {args.output} ({size:.1f} MB, {args.precision}); ensemble mIoU on {min(args.val_frames, len(val))} "
           f"validation frames: FP32 {fp32:.2f}, {args.precision} {quantized:.2f} (drop {fp32 - quantized:+.2f})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+import re
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +99,27 @@ def session_options(ort, threads: int | None = None, *, spinning: bool = False):
     options.inter_op_num_threads = 1
     # Threads that spin between operators would take the cores from capture and sinks.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    if saturating_int8_host():
+        # int8-cpu models: ONNX Runtime's fused u8×s8 kernels on x86 without VNNI add pairs of products in 16-bit
+        # registers, which saturate (tens of mIoU points on a trained model); this entry makes them accumulate in
+        # 32 bits, as VNNI hosts and TensorRT do. Only there: on a VNNI host it would take the slow path for
+        # nothing (3× slower int8-cpu, docs/benchmarks.md). Float models are unaffected either way.
+        options.add_session_config_entry("session.x64quantprecision", "1")
     return options
+
+
+def saturating_int8_host(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU is x86 without VNNI (AVX512-VNNI, AVX-VNNI or AMX), where ONNX Runtime's int8 kernels
+    saturate by default. Other architectures (Arm: Jetson) accumulate in 32 bits. An x86 CPU whose features
+    cannot be read counts as saturating: the exact path is slower, never wrong."""
+    if cpuinfo is None:
+        if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
+            return False
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return True
+    return re.search(r"\b(avx512_vnni|avx_vnni|amx_int8)\b", cpuinfo) is None
 
 
 def _providers(ort, device: str) -> list:

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -63,6 +64,11 @@ def test_demo_trains_evaluates_and_segments(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "training asymfusion-r18" in result.stdout and "held-out validation scenes (2)" in result.stdout
     assert "ensemble" in result.stdout and "median" in result.stdout
+    drops = re.search(r"ensemble mIoU on 32 held-out scenes, in the arithmetic TensorRT runs: FP32 [0-9.]+, "
+                      r"fp16 [0-9.]+ \(drop ([-+][0-9.]+)\), int8 [0-9.]+ \(drop ([-+][0-9.]+)\)", result.stdout)
+    assert drops, result.stdout
+    assert abs(float(drops[1])) <= 0.1 and (tmp_path / "model.fp16.onnx").is_file()
+    assert (tmp_path / "model.int8.onnx").is_file()
     import cv2
 
     picture = cv2.imread(str(tmp_path / "frames/frame_001.png"))
@@ -71,7 +77,8 @@ def test_demo_trains_evaluates_and_segments(tmp_path):
 
     ckpt = load_checkpoint(tmp_path / "train/best.pt")
     assert ckpt.config.backbone == "resnet18" and ckpt.labels.name == "synthetic"
-    again = run_cli("demo", "--frames", "1", "--height", "64", "--width", "80", "--out", str(tmp_path), *TINY_RECIPE)
+    again = run_cli("demo", "--frames", "1", "--out", str(tmp_path), *TINY_RECIPE)
     assert again.returncode == 0 and "using the model trained earlier" in again.stdout
+    assert "(48×64," in again.stdout  # exported at the training scenes' size by default
     other = run_cli("demo", "--frames", "1", "--out", str(tmp_path), *TINY_RECIPE[:-1], "optim.stages.0.epochs=2")
     assert other.returncode == 1 and "another recipe" in other.stderr

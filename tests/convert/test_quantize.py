@@ -18,6 +18,7 @@ from amf_edge.convert.export import export_onnx
 from amf_edge.convert.lint import lint
 from amf_edge.convert.quantize import QuantizeOptions, make_variant, name_nodes, split_body
 from amf_edge.errors import AmfEdgeError
+from amf_edge.onnxrt import scoring_options
 from amf_edge.synthetic import SYNTHETIC_LABELS, SyntheticScenes
 
 onnx = pytest.importorskip("onnx")
@@ -47,7 +48,10 @@ def variants(fp32, calib):
 
 
 def outputs(path, samples):
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    """Every output, in the arithmetic every accuracy figure uses (amf_edge.onnxrt.scoring_options): the same on
+    any host, with or without VNNI."""
+    options = scoring_options(ort, read_metadata(path).get("precision", "fp32"))
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     return [dict(zip(names, session.run(None, {"rgb": s.rgb[None], "depth": s.depth_m()[None]}))) for s in samples]
 
@@ -65,8 +69,10 @@ def test_int8_graph_is_tensorrts_symmetric_scheme(variants):
     assert q and dq
     for node in q + dq:
         zero = inits[node.input[2]]
-        if zero.dtype != np.int32:  # int32 zero points belong to the Conv biases
-            assert zero.dtype == np.int8 and not zero.any(), f"{node.name}: zero point {zero} is not symmetric int8"
+        assert zero.dtype == np.int8 and not zero.any(), f"{node.name}: zero point {zero} is not symmetric int8"
+    for node in dq:  # TensorRT's parser dequantizes int8 only: biases stay float
+        x = inits.get(node.input[0])
+        assert x is None or x.dtype == np.int8, f"{node.name} dequantizes {x.dtype}"
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
     for conv in convs:
         x, w = (nodes[i] for i in conv.input[:2])
@@ -76,7 +82,45 @@ def test_int8_graph_is_tensorrts_symmetric_scheme(variants):
         assert w.op_type == "DequantizeLinear" and scale.shape == (inits[w.input[0]].shape[0],), (
             f"{conv.name}: weight not per channel")
         assert inits[w.input[0]].dtype == np.int8
+        assert len(conv.input) < 3 or conv.input[2] in inits and inits[conv.input[2]].dtype == np.float32
     assert [o.domain for o in model.opset_import] == [""] and lint(model) == []
+
+
+def test_int8_places_qdq_by_tensorrts_rules(variants):
+    """Q/DQ on the inputs of weighted layers and on the residual input of each Add that follows a Conv; a Conv's
+    output is quantized only where it feeds another Conv or a MaxPool (int8 keeps flowing), never for an Add."""
+    model = onnx.load(str(variants["int8"]))
+    producer = {o: n for n in model.graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    residual = 0
+    for add in (n for n in model.graph.node if n.op_type == "Add"):
+        sources = [producer[i].op_type if i in producer else "input" for i in add.input]
+        if sources.count("Conv") == 1:
+            residual += 1
+            assert "DequantizeLinear" in sources, f"{add.name}: residual input not quantized ({sources})"
+    assert residual >= 8  # the encoder's basic blocks and the decoder's chained residual pooling
+    for q in (n for n in model.graph.node if n.op_type == "QuantizeLinear"):
+        if q.input[0] in producer and producer[q.input[0]].op_type == "Conv":
+            users = {u.op_type for dq in consumers[q.output[0]] for u in consumers[dq.output[0]]}
+            assert users <= {"Conv", "MaxPool"}, f"{q.name}: a Conv output quantized for {users}"
+
+
+def test_scoring_runs_no_integer_kernel(variants, tmp_path):
+    """Accuracy never depends on the host: the scoring session leaves Q/DQ as float operations, so ONNX Runtime
+    forms no integer kernel (whose 16-bit pair sums saturate on x86 without VNNI), whichever CPU runs it."""
+    for name in ("int8", "int8-cpu"):
+        options = scoring_options(ort, name)
+        options.optimized_model_filepath = str(tmp_path / f"{name}.optimized.onnx")
+        ort.InferenceSession(str(variants[name]), options, providers=["CPUExecutionProvider"])
+        ops = {n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node}
+        assert "DequantizeLinear" in ops and not {o for o in ops if o.startswith("QLinear") or o.endswith("Integer")}
+    fused = ort.SessionOptions()  # the harness itself: with optimizations on, ONNX Runtime does fuse int8-cpu
+    fused.optimized_model_filepath = str(tmp_path / "fused.onnx")
+    ort.InferenceSession(str(variants["int8-cpu"]), fused, providers=["CPUExecutionProvider"])
+    assert "QLinearConv" in {n.op_type for n in onnx.load(fused.optimized_model_filepath).graph.node}
 
 
 def test_pre_and_post_processing_stay_float(variants):
@@ -210,6 +254,17 @@ def test_quantize_command(fp32, tmp_path, capsys):
             and (tmp_path / "cli.int8.onnx.calib.json").exists())
     assert main(["quantize", str(fp32), "--precision", "int8", "-o", str(tmp_path / "x.onnx")]) == 1
     assert "needs --calib" in capsys.readouterr().err
+
+
+def test_a_drop_beyond_the_budget_writes_nothing(fp32, tmp_path, capsys):
+    """The budget is checked before the variant takes its name: a failed check leaves no file behind."""
+    out = tmp_path / "over.int8.onnx"
+    args = ["quantize", str(fp32), "--precision", "int8", "--calib", str(CALIB), "--method", "minmax", "-o", str(out),
+            "--val-frames", "2", "--budget", "-100"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "so " + str(out) + " was not written" in err and "--max-drop -100" in err and "Traceback" not in err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["over.int8.onnx.calib.json"]
 
 
 def test_eval_scores_an_onnx_model_like_its_checkpoint(tiny_checkpoint, fp32, tmp_path):

@@ -206,3 +206,24 @@ def test_the_torch_backend_imports_torch_only_lazily():
     assert not {m for m in everywhere if m.split(".")[0] in ("train", "convert") or m.startswith("amf_edge.cli")}
     assert "require_module" in path.read_text()  # torch itself through the helper that names the package
 
+
+
+@pytest.mark.parametrize("flags, saturating", [
+    ("flags\t: fpu sse4_2 avx2 fma", True),                       # AMD EPYC (Zen 2/3): AVX2, no VNNI
+    ("flags\t: fpu avx2 avx512f avx512_vnni", False),            # Xeon with AVX-512 VNNI
+    ("flags\t: fpu avx2 avx_vnni", False),                        # Alder Lake and later: AVX-VNNI
+    ("flags\t: fpu avx2 avx512f amx_int8 avx512_vnni", False),   # Sapphire Rapids
+])
+def test_int8_accumulation_is_exact_on_every_x86_host(flags, saturating, monkeypatch):
+    """ONNX Runtime's u8×s8 kernels saturate on x86 without VNNI; the runtime asks for 32-bit accumulation there,
+    and only there (on VNNI hosts that entry takes a 3× slower path for nothing)."""
+    from amf_edge.runtime.backends import ort as backend
+
+    assert backend.saturating_int8_host(flags) is saturating
+    monkeypatch.setattr(backend, "saturating_int8_host", lambda: saturating)
+    options = backend.session_options(ort)
+    if saturating:
+        assert options.get_session_config_entry("session.x64quantprecision") == "1"
+    else:
+        with pytest.raises(RuntimeError, match="does not have configuration"):
+            options.get_session_config_entry("session.x64quantprecision")
