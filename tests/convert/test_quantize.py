@@ -275,3 +275,48 @@ def test_eval_scores_an_onnx_model_like_its_checkpoint(tiny_checkpoint, fp32, tm
     assert onnx_["protocol"] == "onnx (fp32)" and list(onnx_["heads"]) == ["ensemble"]
     assert onnx_["heads"]["ensemble"]["confusion"] == pt["heads"]["ensemble"]["confusion"]
     assert (tmp_path / "onnx" / "images" / "0000.png").exists()
+
+
+def test_calibration_methods_give_their_own_ranges_and_never_clip_the_inputs(tmp_path):
+    """On a skewed tensor (mostly small values, rare large ones) minmax keeps the maximum, entropy and percentile
+    clip it, each differently; the tensor that the first Conv sees straight from the network's input keeps its
+    whole range whatever the method."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from amf_edge.convert.quantize import calibrate, sensor_tensors
+
+    q = pytest.importorskip("onnxruntime.quantization")
+    eye = numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv1"), helper.make_node("Conv", ["y", "w"], ["z"],
+                                                                                     name="conv2")],
+        "skewed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 32, 32])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 1, 32, 32])], [eye])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    path = tmp_path / "skewed.onnx"
+    onnx.save(model, str(path))
+    rng = np.random.default_rng(0)
+    batches = []
+    for _ in range(8):
+        x = rng.normal(0, 0.1, (1, 1, 32, 32)).astype(np.float32)
+        x.flat[rng.integers(0, x.size, 2)] = 8.0  # rare outliers: 0.2 % of the values
+        batches.append({"x": x})
+
+    class Reader:
+        def __init__(self):
+            self.items = iter(batches)
+
+        def get_next(self):
+            return next(self.items, None)
+
+    assert sensor_tensors(model) == {"x"}
+    peak = max(float(np.abs(b["x"]).max()) for b in batches)
+    found = {}
+    for method in ("minmax", "entropy", "percentile"):
+        ranges = calibrate(q, path, Reader(), QuantizeOptions("int8", method=method, percentile=99.0), ["Conv"],
+                           {"x"}, tmp_path)
+        found[method] = float(np.abs(np.asarray(ranges["y"].range_value)).max())
+        assert float(np.abs(np.asarray(ranges["x"].range_value)).max()) == pytest.approx(peak), method
+    assert found["minmax"] == pytest.approx(peak)
+    assert found["entropy"] < 0.5 * peak and found["percentile"] < 0.5 * peak
+    assert found["entropy"] != pytest.approx(found["percentile"], rel=0.05)
