@@ -28,7 +28,9 @@ class ModelSection:
     fusion_stages: tuple[int, ...] | None = None
     modalities: tuple[str, ...] | None = None
     pretrained: str | None = None  # a torchvision ImageNet ResNet state dict (local file)
-    freeze_bn: bool = True  # the official recipe: BN in eval mode, only its affine parameters train
+    # True, the official recipe: BN in eval mode, only its affine parameters train, so it normalises with
+    # ImageNet's running statistics and needs `pretrained`. None: True exactly when `pretrained` is set.
+    freeze_bn: bool | None = None
     sync_bn: bool = True  # with DDP and trainable BN: one SyncBatchNorm per modality (CUDA only)
 
     def build_config(self, num_classes: int) -> ModelConfig:
@@ -82,6 +84,13 @@ class TrainConfig:
     log_every: int = 10  # iterations
 
     def __post_init__(self) -> None:
+        model = self.model
+        if model.freeze_bn is None:
+            model.freeze_bn = bool(model.pretrained)
+        elif model.freeze_bn and not model.pretrained:  # fresh statistics (mean 0, var 1) would normalise nothing
+            raise AmfEdgeError("model.freeze_bn=true needs ImageNet weights: set model.pretrained=PATH to a "
+                               "torchvision ImageNet ResNet state dict (frozen BN keeps its running statistics), "
+                               "or model.freeze_bn=false to train BN from scratch")
         _one_of("optim.optimizer", self.optim.optimizer, ("sgd", "adamw"))
         _one_of("optim.schedule", self.optim.schedule, ("stages", "poly", "constant"))
         _one_of("data.eval_protocol", self.data.eval_protocol, ("fast", "official"))

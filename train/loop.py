@@ -98,16 +98,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(config: TrainConfig, out_dir: Path, *, resume: bool = False, progress: bool = True) -> dict:
-    """Train, evaluating on the validation split; returns the best validation result."""
+def train(config: TrainConfig, out_dir: Path, *, resume: bool = False, progress: bool = True,
+          stop_after: int | None = None) -> dict:
+    """Train, evaluating on the validation split; returns the best validation result.
+
+    `stop_after` ends the run after that many epochs of the schedule, as an interruption would (last.pt
+    written, `resume=True` continues it); the schedule itself still spans all of `config.epochs`.
+    """
     ctx = distributed.init(config.device)
     try:
-        return _train(config, Path(out_dir), ctx, resume=resume, progress=progress and ctx.is_main)
+        return _train(config, Path(out_dir), ctx, resume=resume, progress=progress and ctx.is_main,
+                      stop_after=stop_after)
     finally:
         distributed.shutdown(ctx)
 
 
-def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resume: bool, progress: bool) -> dict:
+def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resume: bool, progress: bool,
+           stop_after: int | None) -> dict:
     seed_everything(config.seed + ctx.rank)
     train_data = open_dataset(config.data.train, "train")
     val_data = open_dataset(config.data.val or config.data.train, "val")
@@ -144,14 +151,18 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
         (out_dir / "config.yaml").write_text(dump_config(config))
         print(f"training {config.model.preset} on {train_data!r} ({len(train_data)} samples, "
               f"{labels.num_classes} classes), {ctx.world_size} process(es) on {ctx.device}, "
-              f"{'AMP' if amp else 'float32'}, {config.epochs} epochs")
+              f"{'AMP' if amp else 'float32'}, {config.epochs} epochs, "
+              f"{'ImageNet' if config.model.pretrained else 'untrained'} encoder with "
+              f"{'frozen' if config.model.freeze_bn else 'trainable'} BN")
     logger = RunLogger(out_dir, ctx.is_main)
     meta = {"preset": config.model.preset, "train_config": config.to_dict()}
     try:
-        for epoch in range(start_epoch, config.epochs):
+        for epoch in range(start_epoch, config.epochs if stop_after is None else min(stop_after, config.epochs)):
             index, stage = stage_of(config, epoch)
-            if optimizer is None or (epoch > start_epoch and stage_of(config, epoch - 1)[0] != index):
-                optimizer = make_optimizer(model, config, stage)  # new stage: fresh momentum, as official
+            # A stage's first epoch gets a fresh optimiser (its LRs, no momentum), as the official code; also
+            # when a resumed run starts there: the saved optimiser belongs to the previous stage.
+            if epoch == 0 or stage_of(config, epoch - 1)[0] != index:
+                optimizer = make_optimizer(model, config, stage)
             data.epoch = epoch
             loader.sampler.set_epoch(epoch)
             set_train_mode(model, config.model.freeze_bn)
@@ -168,9 +179,10 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
                     best = {"miou": miou, "epoch": epoch + 1, "result": _summary(result)}
                     save_checkpoint(out_dir / "best.pt", model, labels=labels, preprocess=spec,
                                     meta={**meta, "epoch": epoch + 1, "val": best["result"]})
+            rng = _rng_state(ctx)  # on every process: a collective under DDP
             if ctx.is_main:
                 train_state = {"epoch": epoch, "best": best, "optimizer": optimizer.state_dict(),
-                               "scaler": scaler.state_dict(), "rng": _rng_state(ctx)}
+                               "scaler": scaler.state_dict(), "rng": rng}
                 save_checkpoint(out_dir / "last.pt", model, labels=labels, preprocess=spec,
                                 meta={**meta, "epoch": epoch + 1}, train_state=train_state)
             ctx.barrier()
@@ -221,8 +233,9 @@ def _wrap(model: AsymFusion, config: TrainConfig, ctx: distributed.Context) -> n
     if config.model.sync_bn and not config.model.freeze_bn:
         if ctx.device.type != "cuda":
             raise AmfEdgeError("model.sync_bn with trainable BN needs CUDA (PyTorch's SyncBatchNorm does not sync on "
-                               "the CPU); on the CPU set model.freeze_bn=true, or model.sync_bn=false to let each "
-                               "process normalise with its own batch statistics")
+                               "the CPU); on the CPU set model.sync_bn=false to let each process normalise with its "
+                               "own batch statistics (rank 0's running statistics are saved), or freeze BN: "
+                               "model.freeze_bn=true with model.pretrained=PATH")
         # Converted in place inside each PerModality dict: one SyncBatchNorm per modality.
         nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return torch.nn.parallel.DistributedDataParallel(
@@ -230,29 +243,44 @@ def _wrap(model: AsymFusion, config: TrainConfig, ctx: distributed.Context) -> n
 
 
 def _rng_state(ctx: distributed.Context) -> dict:
-    """Dropout draws from torch's generator: restoring it makes a resumed run repeat the uninterrupted one."""
+    """Dropout draws from torch's generator: restoring it makes a resumed run repeat the uninterrupted one.
+
+    Each process has its own stream (seeded seed + rank), so under DDP all of them are kept ("ranks"); the
+    top-level keys are rank 0's, as in single-process checkpoints.
+    """
     state = {"torch": torch.get_rng_state()}
     if ctx.device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(ctx.device)
-    return state
+    if not ctx.distributed:
+        return state
+    ranks: list = [None] * ctx.world_size
+    torch.distributed.all_gather_object(ranks, state)
+    return {**ranks[0], "ranks": ranks}
 
 
 def _set_rng_state(state: dict, ctx: distributed.Context) -> None:
+    ranks = state.get("ranks")
+    if ranks is not None and len(ranks) == ctx.world_size:  # another process count repeats nothing exactly anyway
+        state = ranks[ctx.rank]
     torch.set_rng_state(state["torch"])
     if ctx.device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], ctx.device)
 
 
 def _check_replicas(model: AsymFusion, ctx: distributed.Context) -> None:
-    """DDP keeps replicas identical only if every parameter and buffer is synchronised; verify it."""
+    """DDP keeps the parameters of the replicas identical (the same averaged gradients, the same steps); verify it.
+
+    Parameters only: buffers may differ legitimately. Trainable BN without SyncBatchNorm updates each replica's
+    running statistics with its own batches (DDP broadcasts rank 0's before each forward; rank 0's are saved).
+    """
     if not ctx.distributed:
         return
-    checksum = (torch.stack([t.detach().double().sum() for t in model.state_dict().values()])
-                .sum().reshape(1).to(ctx.device))
-    gathered = [torch.zeros_like(checksum) for _ in range(ctx.world_size)]
-    torch.distributed.all_gather(gathered, checksum)
+    checksums = torch.stack([p.detach().double().sum() for p in model.parameters()]).to(ctx.device)
+    gathered = [torch.zeros_like(checksums) for _ in range(ctx.world_size)]
+    torch.distributed.all_gather(gathered, checksums)
     if any(not torch.equal(g, gathered[0]) for g in gathered):
-        raise RuntimeError(f"DDP replicas diverged: parameter checksums {[g.item() for g in gathered]}")
+        raise RuntimeError("DDP replicas diverged: the parameter checksums differ between processes "
+                           f"(their sums: {[g.sum().item() for g in gathered]})")
 
 
 def _resume_state(config: TrainConfig, out_dir: Path, model: AsymFusion) -> dict:

@@ -5,7 +5,8 @@ Outputs in --out: config.yaml (the resolved recipe), best.pt (best ensemble mIoU
 split), last.pt (resumable with --resume), metrics.csv and tensorboard/.
 
 Data URIs: synthetic://?seed=S&n=N&height=H&width=W, nyudv2://PATH, sunrgbd://PATH, folder://PATH.
-Several processes: torchrun --nproc_per_node N -m amf_edge.cli.main train ... (gloo on the CPU, NCCL on GPUs).
+Several processes: torchrun --nproc_per_node N -m amf_edge.cli.main train ... (gloo on the CPU, NCCL on GPUs);
+data.batch_size is per process (N processes: N times the batch) and the learning rates are not scaled.
 
 examples:
   amf-edge train --config synthetic-r18 --out runs/r18

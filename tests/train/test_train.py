@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +78,34 @@ def test_resume_repeats_the_uninterrupted_run_exactly(tmp_path, monkeypatch):
     assert losses(tmp_path / "straight")[-2:] == losses(tmp_path / "resumed")[-2:]
 
 
+def learning_rates(out: Path) -> list[tuple[str, str, float]]:
+    """(step, group, lr) of every logged iteration (log_every=1: all of them)."""
+    with open(out / "metrics.csv") as f:
+        return [(r["step"], r["name"], float(r["value"])) for r in csv.DictReader(f)
+                if r["kind"] == "train" and r["name"] in ("lr_encoder", "lr_decoder")]
+
+
+TWO_STAGES = ["optim.optimizer=sgd", "optim.schedule=stages",
+              "optim.stages=[{epochs: 1, lr_encoder: 1.0e-3, lr_decoder: 2.0e-3},"
+              " {epochs: 1, lr_encoder: 1.0e-4, lr_decoder: 3.0e-4}]"]
+
+
+@pytest.mark.slow
+def test_resume_at_a_stage_boundary_starts_the_next_stage(tmp_path):
+    config = tiny_config(*TWO_STAGES)
+    train(config, tmp_path / "straight", progress=False)
+    train(config, tmp_path / "resumed", progress=False, stop_after=1)  # interrupted after stage 0
+    assert load_checkpoint(tmp_path / "resumed/last.pt").meta["epoch"] == 1
+    train(config, tmp_path / "resumed", resume=True, progress=False)
+
+    straight, resumed = learning_rates(tmp_path / "straight"), learning_rates(tmp_path / "resumed")
+    assert [lr for step, group, lr in straight if int(step) > 2] == [1e-4, 3e-4] * 2  # stage 1: its own LRs
+    assert resumed == straight
+    a, b = (load_checkpoint(tmp_path / run / "last.pt").model.state_dict() for run in ("straight", "resumed"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert losses(tmp_path / "straight") == losses(tmp_path / "resumed")
+
+
 def test_resume_refuses_a_changed_config(tmp_path):
     train(tiny_config("optim.stages.0.epochs=1"), tmp_path, progress=False)
     with pytest.raises(AmfEdgeError, match="config changed in optim.stages.0.epochs"):
@@ -94,8 +124,26 @@ def test_cli_protects_existing_runs_and_reports_bad_configs(tmp_path, capsys):
     assert "nowhere" in capsys.readouterr().err
 
 
+def test_frozen_bn_needs_imagenet_weights(tmp_path, capsys):
+    with pytest.raises(AmfEdgeError, match=r"model.freeze_bn=true needs ImageNet weights: set model.pretrained="
+                                           r"PATH .*, or model.freeze_bn=false"):
+        tiny_config("model.freeze_bn=true")
+    assert tiny_config("model.freeze_bn=true", "model.pretrained=resnet18.pth").model.freeze_bn
+    # refused before anything is trained or written
+    assert main(["train", "--config", "synthetic-r18", "--out", str(tmp_path / "run"), "model.freeze_bn=true"]) == 1
+    assert "needs ImageNet weights" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("recipe", [None, *sorted(p.stem for p in (ROOT / "train/configs").glob("*.yaml"))])
+def test_every_shipped_recipe_loads_and_freezes_bn_only_with_imagenet_weights(recipe):
+    config = load_config(recipe)  # as shipped (pretrained: null): BN trains
+    assert not config.model.freeze_bn and config.model.pretrained is None
+    if recipe is None or recipe.startswith("nyudv2"):  # the official recipe: frozen BN once the weights are given
+        assert load_config(recipe, ["model.pretrained=resnet.pth"]).model.freeze_bn
+
+
 def test_official_recipe_is_the_official_schedule():
-    config = load_config(ROOT / "train/configs/nyudv2-r101.yaml")
+    config = load_config(ROOT / "train/configs/nyudv2-r101.yaml", ["model.pretrained=resnet101-5d3b4d8f.pth"])
     assert [(s.epochs, s.lr_encoder, s.lr_decoder) for s in config.optim.stages] == [
         (100, 5e-4, 3e-3), (100, 2.5e-4, 1.5e-3), (100, 1e-4, 7e-4)]
     assert (config.optim.momentum, config.optim.weight_decay, config.data.batch_size) == (0.9, 1e-5, 6)
@@ -153,29 +201,70 @@ def test_eval_refuses_data_with_other_classes(tiny_checkpoint, tmp_path, capsys)
     assert "predicts 11 classes" in capsys.readouterr().err
 
 
-def torchrun(tmp_path, *overrides, out="ddp"):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "amf_edge.cli.main", "train", "--config", str(ROOT / "train/configs/synthetic-r18.yaml"),
-           "--out", str(tmp_path / out), "--no-progress", *TINY, "data.batch_size=2", *overrides]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def torchrun(*args):
+    """Two gloo processes on this machine, talking over the loopback interface only."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(free_port()), *args]
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
+DDP_TINY = [*TINY, "data.train=synthetic://?seed=3&n=8&val=2&height=48&width=64", "data.batch_size=2"]
+
+
+def ddp_train(tmp_path, *overrides, out="ddp", resume=False):
+    """The real command line: torchrun ... -m amf_edge.cli.main train --config synthetic-r18 ..."""
+    return torchrun("-m", "amf_edge.cli.main", "train", "--config", "synthetic-r18", "--out", str(tmp_path / out),
+                    "--no-progress", *(["--resume"] if resume else []), *DDP_TINY, *overrides)
 
 
 @pytest.mark.slow
 def test_ddp_with_two_processes_on_the_cpu(tmp_path):
-    result = torchrun(tmp_path, "optim.stages.0.epochs=2", "model.freeze_bn=true")
+    # the demo recipe (trainable BN) as the sync_bn error tells to run it on the CPU: each process normalises
+    # with its own batch statistics, so the BN buffers differ between the replicas while the weights may not
+    result = ddp_train(tmp_path, "optim.stages.0.epochs=1", "model.sync_bn=false")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 process(es) on cpu" in result.stdout
-    assert result.stdout.count("best ensemble mIoU") == 1  # only rank 0 reports and writes
-    ckpt = load_checkpoint(tmp_path / "ddp/best.pt")
-    assert ckpt.meta["epoch"] in (1, 2)
-    # 8 samples, 2 processes × batch 2: 2 iterations per epoch, 4 logged losses; replicas were checked equal
-    assert len(losses(tmp_path / "ddp")) == 4
+    assert result.stdout.count("2 process(es) on cpu") == 1
+    assert result.stdout.count("best ensemble mIoU") == 1  # only rank 0 evaluates, reports and writes
+    out = tmp_path / "ddp"
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.yaml", "last.pt", "metrics.csv", "tensorboard"]
+    assert len(list((out / "tensorboard").iterdir())) == 1
+    for name in ("best.pt", "last.pt"):
+        assert load_checkpoint(out / name).meta["epoch"] == 1
+    # 8 samples, 2 processes × batch 2: 2 iterations per epoch, logged once each (by rank 0)
+    assert len(losses(out)) == 2
+
+
+@pytest.mark.slow
+def test_ddp_resume_repeats_the_uninterrupted_run_exactly(tmp_path):
+    # each process draws its own dropout masks: every process's generator must come back, not rank 0's on all
+    overrides = [*TWO_STAGES, "model.sync_bn=false"]
+    assert ddp_train(tmp_path, *overrides, out="straight").returncode == 0
+    interrupt = tmp_path / "interrupt.py"
+    interrupt.write_text("import sys\nfrom amf_edge.train.config import load_config\nfrom amf_edge.train.loop import "
+                         "train\ntrain(load_config('synthetic-r18', sys.argv[2:]), sys.argv[1], progress=False, "
+                         "stop_after=1)\n")
+    result = torchrun(str(interrupt), str(tmp_path / "resumed"), *DDP_TINY, *overrides)
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = ddp_train(tmp_path, *overrides, out="resumed", resume=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert learning_rates(tmp_path / "resumed") == learning_rates(tmp_path / "straight")
+    a, b = (load_checkpoint(tmp_path / run / "last.pt").model.state_dict() for run in ("straight", "resumed"))
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
 
 
 @pytest.mark.slow
 def test_ddp_with_trainable_bn_needs_cuda_for_sync_bn(tmp_path):
-    result = torchrun(tmp_path, "optim.stages.0.epochs=1", "model.freeze_bn=false", "model.sync_bn=true", out="sync")
+    result = ddp_train(tmp_path, "optim.stages.0.epochs=1", "model.freeze_bn=false", "model.sync_bn=true",
+                       out="sync")
     assert result.returncode != 0 and "SyncBatchNorm does not sync on the CPU" in result.stderr
+    assert "model.sync_bn=false" in result.stderr
 
 
 @pytest.mark.gpu
