@@ -103,6 +103,51 @@ def metadata(ckpt: Checkpoint, ckpt_sha256: str, height: int | str, width: int |
     return encode_metadata(values)
 
 
+def name_convs_by_module(model, modalities: tuple[str, ...]) -> None:
+    """Name every Conv node after the model's module it computes (`encoder.layer3.1.conv2`), so that the
+    sensitivity report, `quantize --keep` and the lint speak of layers a user can find in the model.
+
+    The exporter records each node's module scopes (metadata `pkg.torch.onnx.name_scopes`) in the folded
+    network (convert/fold.py), whose stems and stages are the encoder's conv1 and layer1..4. A module run once
+    per modality (split layout, the shared decoder) gets the modality as a suffix: `decoder.classifier[depth]`.
+    """
+    import ast
+
+    paths = {}
+    for node in model.graph.node:
+        scopes = next((ast.literal_eval(p.value) for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"),
+                      None)
+        if node.op_type == "Conv" and scopes and len(scopes) >= 2:
+            paths.setdefault(_model_path(scopes[-2].removeprefix("network."), modalities), []).append(node)
+    for path, nodes in paths.items():
+        for i, node in enumerate(nodes):
+            # the split layout keeps one weight per modality (FoldedConv's ParameterList: `....weight.I`)
+            index = node.input[1].rpartition(".weight.")[2]
+            suffix = modalities[int(index)] if index.isdigit() and int(index) < len(modalities) else str(i)
+            node.name = path if len(nodes) == 1 else f"{path}[{suffix}]"
+
+
+def _shapes_from_casts(model) -> None:
+    """A dynamic export reads N, H and W with Shape nodes on the uint8 `rgb` input; TensorRT has uint8 only for
+    network I/O that a Cast consumes (Shape does not take UINT8), so read the shape off that Cast's output."""
+    uint8_inputs = {i.name for i in model.graph.input if i.type.tensor_type.elem_type == 2}  # TensorProto.UINT8
+    casts = {n.input[0]: n.output[0] for n in model.graph.node if n.op_type == "Cast" and n.input[0] in uint8_inputs}
+    for node in model.graph.node:
+        if node.op_type == "Shape" and node.input[0] in casts:
+            node.input[0] = casts[node.input[0]]
+
+
+def _model_path(folded: str, modalities: tuple[str, ...]) -> str:
+    """convert/fold.py's module path → the model's: stems.I is encoder.conv1 of modality I, stages.S is
+    encoder.layer{S+1}; the decoder keeps its names."""
+    parts = folded.split(".")
+    if parts[0] == "stems" and len(parts) > 1 and parts[1].isdigit():
+        return f"encoder.conv1[{modalities[int(parts[1])]}]"
+    if parts[0] == "stages" and len(parts) > 1 and parts[1].isdigit():
+        return ".".join(["encoder", f"layer{int(parts[1]) + 1}", *parts[2:]])
+    return folded
+
+
 def export_onnx(ckpt: Checkpoint, ckpt_sha256: str, out: str | Path, *, height: int, width: int,
                 layout: str = "grouped", outputs: tuple[str, ...] = ("labels",), dynamic: bool = False) -> Path:
     """Write a single-file ONNX model (opset 18) and attach the metadata.
@@ -127,9 +172,12 @@ def export_onnx(ckpt: Checkpoint, ckpt_sha256: str, out: str | Path, *, height: 
         program = torch.onnx.export(module, (rgb, depth), dynamo=True, opset_version=OPSET, external_data=False,
                                     input_names=["rgb", "depth"], output_names=list(outputs), verbose=False,
                                     dynamic_shapes=shapes)
+    model = program.model_proto  # a new proto each time it is read
+    name_convs_by_module(model, ckpt.config.modalities)
+    _shapes_from_casts(model)
     # The exporter leaves chains of Slice/Concat from the pixel shift and channel shuffle; onnxslim folds
     # them (about a quarter of the nodes at r18) without touching the computation (parity checks it).
-    model = onnxslim.slim(program.model_proto)
+    model = onnxslim.slim(model)
     size = ("H", "W") if dynamic else (height, width)
     for key, value in metadata(ckpt, ckpt_sha256, *size, layout, outputs).items():
         model.metadata_props.add(key=key, value=value)

@@ -43,7 +43,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--percentile", type=float, default=99.99, help="for --method percentile (default: 99.99)")
     parser.add_argument("--calib-cache", type=Path, metavar="FILE", help="calibration cache (default: OUT.calib.json)")
     parser.add_argument("--recalibrate", action="store_true", help="discard the calibration cache and calibrate again")
-    parser.add_argument("--keep", nargs="+", default=[], metavar="NODE", help="body nodes to keep in float32")
+    parser.add_argument("--keep", nargs="+", default=[], metavar="LAYER",
+                        help="Convs to keep in float32, by module path as the export names them "
+                             "(e.g. encoder.layer3.1.conv2, encoder.conv1[depth])")
     parser.add_argument("--max-drop", type=float, metavar="POINTS",
                         help="sensitivity pass: keep the costliest Convs in float until the mIoU drop is within POINTS")
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET, metavar="POINTS",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from amf_edge.checkpoint import Checkpoint, load_checkpoint
 from amf_edge.cli.main import main
@@ -49,6 +50,23 @@ def test_onnx_runtime_matches_pytorch_for_every_layout(ckpt, frames, tmp_path, l
                        outputs=("labels", "logits"))
     result = check_parity(ckpt, path, frames)
     assert result["label_agreement"] == 1.0 and result["max_logit_error"] <= 1e-4
+    assert_convs_named_by_module(ckpt, path, per_modality=layout == "split")
+
+
+def assert_convs_named_by_module(ckpt, path, *, per_modality: bool) -> None:
+    """Every Conv node is named after the model's module it computes, a modality suffix where one module runs
+    as one Conv per modality: what sensitivity reports and `quantize --keep` show a user."""
+    import onnx
+
+    modules = dict(ckpt.model.named_modules())
+    names = [n.name for n in onnx.load(str(path)).graph.node if n.op_type == "Conv"]
+    assert len(set(names)) == len(names)
+    for name in names:
+        module, _, suffix = name.partition("[")
+        assert module in modules and isinstance(modules[module], torch.nn.Module), name
+        assert not suffix or suffix.rstrip("]") in ckpt.config.modalities, name
+    assert {"encoder.conv1[rgb]", "encoder.conv1[depth]", "decoder.classifier"} <= set(names)
+    assert ("encoder.layer3.1.conv2[depth]" if per_modality else "encoder.layer3.1.conv2") in names
 
 
 def test_graph_contract_inputs_outputs_and_single_file(exported, frames):
@@ -68,6 +86,10 @@ def test_graph_contract_inputs_outputs_and_single_file(exported, frames):
     # the in-graph overlay is the runtime's overlay of the in-graph labels (±1 for rounding)
     expected = overlay(frames[0].rgb, out["labels"][0], SYNTHETIC_LABELS)
     assert out["overlay"].dtype == np.uint8 and np.abs(out["overlay"][0].astype(int) - expected).max() <= 1
+
+
+def test_convs_are_named_by_module(ckpt, exported):
+    assert_convs_named_by_module(ckpt, exported, per_modality=False)
 
 
 def test_metadata_round_trip(ckpt, exported):
