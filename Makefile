@@ -32,7 +32,15 @@ NATIVE_CMAKE_ARGS ?=
 # the generator is chosen once, when the build directory is configured for the first time
 NATIVE_GENERATOR := $(if $(wildcard $(NATIVE_BUILD)/CMakeCache.txt),,$(if $(shell command -v ninja 2>/dev/null),-G Ninja))
 
-.PHONY: setup system-deps demo test lint test-edge native native-trt-check benchmarks clean
+# NVIDIA ModelOpt, for `amf-edge quantize --quantizer modelopt` (optional): an environment of its own, because it
+# pins onnx 1.21 and pulls onnxruntime-gpu, which would replace .venv's onnx and onnxruntime. It imports torch too
+# (requirements.txt's pin, from TORCH_INDEX as for .venv). About 2 GB; convert/modelopt_driver.py runs there. The
+# stamp names the pin, so changing MODELOPT reinstalls.
+MODELOPT_VENV ?= .venv-modelopt
+MODELOPT ?= nvidia-modelopt[onnx]==0.47.0
+MODELOPT_STAMP := $(MODELOPT_VENV)/.installed-$(subst ==,-,$(subst [onnx],,$(MODELOPT)))
+
+.PHONY: setup system-deps demo test lint test-edge native native-trt-check benchmarks modelopt clean
 
 setup: $(STAMP)
 
@@ -64,11 +72,22 @@ $(EDGE_STAMP): requirements-edge.txt pyproject.toml | system-deps
 	$(EDGE_VENV)/bin/python -m pip install --quiet -c requirements-edge.txt -e ".[runtime,bench,test]"
 	touch $(EDGE_STAMP)
 
+$(MODELOPT_STAMP): requirements.txt | system-deps
+	$(PYTHON) -m venv $(MODELOPT_VENV)
+	$(MODELOPT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MODELOPT_VENV)/bin/python -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH)"
+	$(MODELOPT_VENV)/bin/python -m pip install --quiet "$(MODELOPT)" numpy
+	touch $(MODELOPT_STAMP)
+
+modelopt: $(MODELOPT_STAMP)
+
 demo: setup
 	$(BIN)/amf-edge demo
 
 # native before pytest: tests/native/test_native.py runs what `native` built
-test: lint test-edge native
+# modelopt: tests/convert/test_modelopt.py checks our use of NVIDIA ModelOpt against the real thing (about 1.5 min
+# and 2 GB the first time)
+test: lint test-edge native modelopt
 	$(BIN)/python -m pytest
 
 lint: setup
@@ -96,4 +115,4 @@ benchmarks: setup
 	$(BIN)/python -m experiments.cpu
 
 clean:
-	rm -rf $(VENV) $(EDGE_VENV) build *.egg-info
+	rm -rf $(VENV) $(EDGE_VENV) $(MODELOPT_VENV) build *.egg-info

@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,20 +38,33 @@ from amf_edge.lazy import require_module
 PRECISIONS = ("fp16", "int8", "int8-cpu")
 METHODS = ("entropy", "percentile", "minmax")
 INT8_OPS = ("Conv",)  # the weighted layers; TensorRT fuses their bias, ReLU and residual Add into them
+QUANTIZERS = ("ort", "modelopt")  # ONNX Runtime's quantize_static, or NVIDIA ModelOpt in its own environment
+MODELOPT_METHODS = {"minmax": "max", "entropy": "entropy"}  # our method names → ModelOpt's calibration_method
 
 
 @dataclass(frozen=True)
 class QuantizeOptions:
     precision: str
-    method: str = "entropy"
+    # minmax measured best in exact arithmetic on a trained r18 (docs/results/precision.md): entropy's thresholds
+    # clip the residual stream (over 11 mIoU points lost), percentile's agree less with FP32
+    method: str = "minmax"
     percentile: float = 99.99
     keep: tuple[str, ...] = ()  # body nodes kept in float32 (the sensitivity pass's answer)
+    quantizer: str = "ort"  # "modelopt": int8 only, made by modelopt_driver.py in .venv-modelopt
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise AmfEdgeError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.method not in METHODS:
             raise AmfEdgeError(f"calibration method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.quantizer not in QUANTIZERS:
+            raise AmfEdgeError(f"quantizer {self.quantizer!r}: choose one of {', '.join(QUANTIZERS)}")
+        if self.quantizer == "modelopt" and self.precision != "int8":
+            raise AmfEdgeError(f"--quantizer modelopt makes --precision int8 (TensorRT's Q/DQ) only; make "
+                               f"{self.precision} with --quantizer ort")
+        if self.quantizer == "modelopt" and self.method not in MODELOPT_METHODS:
+            raise AmfEdgeError(f"--quantizer modelopt calibrates with --method {' or '.join(MODELOPT_METHODS)} "
+                               f"(ModelOpt's max and entropy), not {self.method}")
         if not 90 <= self.percentile < 100:
             raise AmfEdgeError(f"--percentile {self.percentile}: expected a value in [90, 100), e.g. 99.99")
 
@@ -57,7 +72,8 @@ class QuantizeOptions:
 @dataclass
 class Body:
     """Node names of one graph: those outside the network body (pre- and post-processing), its Convs, and its
-    residual Adds (one input straight from a Conv: the Adds TensorRT fuses into that Conv)."""
+    residual Adds (one input straight from a Conv, the Add TensorRT fuses into that Conv; or, in a ResNet block
+    that downsamples, the Add of conv2 and the downsample Conv, whose downsample side is the residual)."""
 
     outside: list[str] = field(default_factory=list)
     convs: list[str] = field(default_factory=list)
@@ -80,15 +96,21 @@ def split_body(model) -> Body:
         raise AmfEdgeError("the model has no Conv node; is it an amf-edge export?")
     first, last = convs[0], convs[-1]
     conv_outputs = {n.output[0] for n in model.graph.node if n.op_type == "Conv"}
+    downsample_outputs = {n.output[0] for n in model.graph.node if n.op_type == "Conv" and _is_downsample(n)}
     body = Body()
     for i, node in enumerate(model.graph.node):
         if not first <= i <= last:
             body.outside.append(node.name)
         elif node.op_type == "Conv":
             body.convs.append(node.name)
-        elif node.op_type == "Add" and sum(x in conv_outputs for x in node.input) == 1:
+        elif node.op_type == "Add" and (sum(x in conv_outputs for x in node.input) == 1
+                                         or any(x in downsample_outputs for x in node.input)):
             body.residual_adds.append(node.name)
     return body
+
+
+def _is_downsample(conv) -> bool:
+    return ".downsample" in conv.name  # the export names Convs by module (convert/export.py)
 
 
 def to_fp16(model, keep: tuple[str, ...] = ()):
@@ -162,8 +184,10 @@ def quantize_int8(src: Path, out: Path, options: QuantizeOptions, calib: Calibra
     # int8 (TensorRT): the inputs of weighted layers, and the residual input of each Add that follows a Conv.
     # ONNX Runtime quantizes both inputs of an Add; the Conv side's pair is taken out again (_conv_side_to_float).
     op_types = None if cpu else [*INT8_OPS, "Add"]
-    plain_adds = [] if cpu else [n.name for n in model.graph.node
-                                 if n.op_type == "Add" and n.name not in body.residual_adds]
+    # Adds left float: those without a Conv input, and those whose Conv is kept in float (no int8 to fuse with)
+    kept_outputs = {n.output[0] for n in model.graph.node if n.name in options.keep}
+    plain_adds = [] if cpu else [n.name for n in model.graph.node if n.op_type == "Add" and (
+        n.name not in body.residual_adds or any(x in kept_outputs for x in n.input))]
     settings = ort_settings(q, options.precision)
     key = cache_key(file_sha256(src), calib, options.method,
                     {"op_types": op_types or "all", "calibrator": CALIBRATOR_VERSION,
@@ -241,16 +265,24 @@ def _conv_side_to_float(model) -> None:
     """Feed each Add the Conv output itself where ONNX Runtime put a Q/DQ pair between them.
 
     TensorRT fuses Conv + residual Add (+ ReLU) when the Add's other input arrives quantized; a Q/DQ pair on
-    the Conv's own output would end the Conv in int8 and leave the Add unfused. Pairs left without consumers go.
+    the Conv's own output would end the Conv in int8 and leave the Add unfused. Where both inputs are Convs (a
+    block that downsamples), the downsample Conv's side is the residual and keeps its pair. Pairs left without
+    consumers go.
     """
     producer = {o: n for n in model.graph.node for o in n.output}
+
+    def quantized_conv(name: str):  # (the Q node, the Conv) when `name` is DQ(Q(Conv output)), else None
+        dq = producer.get(name)
+        q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        source = producer.get(q.input[0]) if q is not None and q.op_type == "QuantizeLinear" else None
+        return (q, source) if source is not None and source.op_type == "Conv" else None
+
     for add in (n for n in model.graph.node if n.op_type == "Add"):
-        for i, name in enumerate(add.input):
-            dq = producer.get(name)
-            q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
-            source = producer.get(q.input[0]) if q is not None and q.op_type == "QuantizeLinear" else None
-            if source is not None and source.op_type == "Conv":
-                add.input[i] = q.input[0]
+        sides = [quantized_conv(name) for name in add.input]
+        two_convs = all(sides)
+        for i, side in enumerate(sides):
+            if side is not None and not (two_convs and _is_downsample(side[1])):
+                add.input[i] = side[0].input[0]
     used = {x for n in model.graph.node for x in n.input} | {o.name for o in model.graph.output}
     for op in ("DequantizeLinear", "QuantizeLinear"):  # a DQ's removal can leave its Q unused
         for node in [n for n in model.graph.node if n.op_type == op and n.output[0] not in used]:
@@ -281,8 +313,11 @@ def make_variant(src: str | Path, out: str | Path, options: QuantizeOptions, *, 
         if calib is None:
             raise AmfEdgeError(f"{options.precision} needs a calibration set: pass --calib calib_data/NAME "
                                "(make one with `amf-edge calib collect`)")
-        cache = Path(cache) if cache else out.with_name(out.name + ".calib.json")
-        info = quantize_int8(src, tmp, options, calib, ModelContract.from_metadata(meta), cache)
+        if options.quantizer == "modelopt":  # calibrates on every run: no calibration cache
+            info = quantize_modelopt(src, tmp, options, calib, ModelContract.from_metadata(meta))
+        else:
+            cache = Path(cache) if cache else out.with_name(out.name + ".calib.json")
+            info = quantize_int8(src, tmp, options, calib, ModelContract.from_metadata(meta), cache)
         model = onnx.load(str(tmp))
     del model.metadata_props[:]
     meta.update(precision=options.precision, quantization={**asdict(options), "keep": list(options.keep), **info},
@@ -297,6 +332,63 @@ def make_variant(src: str | Path, out: str | Path, options: QuantizeOptions, *, 
     return out
 
 
+def modelopt_python() -> Path:
+    """The Python of the ModelOpt environment: $AMF_EDGE_MODELOPT_PYTHON, else the checkout's .venv-modelopt."""
+    configured = os.environ.get("AMF_EDGE_MODELOPT_PYTHON")
+    python = Path(configured) if configured else Path(__file__).resolve().parents[1] / ".venv-modelopt/bin/python"
+    if not python.is_file():
+        raise AmfEdgeError(f"--quantizer modelopt runs in its own environment, and {python} does not exist: "
+                           "`make modelopt` creates .venv-modelopt in the amf-edge checkout (ModelOpt pins its own "
+                           "onnx and onnxruntime-gpu, so it is never installed beside amf-edge), or set "
+                           "AMF_EDGE_MODELOPT_PYTHON to the Python of an environment with nvidia-modelopt[onnx]")
+    return python
+
+
+def quantize_modelopt(src: Path, out: Path, options: QuantizeOptions, calib: CalibrationSet,
+                      contract: ModelContract) -> dict:
+    """INT8 Q/DQ of `src` into `out` by NVIDIA ModelOpt (modelopt_driver.py, run in its own environment), calibrated
+    on the calibration set's frames as the runtime feeds them. Where Q/DQ go inside the body is ModelOpt's choice;
+    the pre- and post-processing (outside the body) and `options.keep` stay float32."""
+    onnx = require_module("onnx")
+    python = modelopt_python()
+    model = onnx.load(str(src))
+    name_nodes(model)
+    excluded = [*split_body(model).outside, *options.keep]
+    feeds = list(calib.batches(contract))
+    shapes = {name: {f[name].shape[1:] for f in feeds} for name in feeds[0]}
+    if any(len(s) > 1 for s in shapes.values()):
+        raise AmfEdgeError(f"{calib.name}: frames of several sizes ({shapes}); ModelOpt calibrates on one stacked "
+                           "array per input: export the model at a fixed size (--height/--width)")
+    with tempfile.TemporaryDirectory(prefix="amf-edge-modelopt-") as tmp:
+        named, data, report = Path(tmp) / "named.onnx", Path(tmp) / "calib.npz", Path(tmp) / "info.json"
+        onnx.save(model, str(named))
+        np.savez(data, **{name: np.concatenate([f[name] for f in feeds]) for name in feeds[0]})
+        command = [str(python), "-I", str(Path(__file__).with_name("modelopt_driver.py")), str(named),
+                   "--calib", str(data), "--method", MODELOPT_METHODS[options.method], "-o", str(out),
+                   "--info", str(report), *(f"--exclude={name}" for name in excluded)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        versions = json.loads(report.read_text()) if report.is_file() else {}
+        if done.returncode != 0 or "error" in versions:
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            why = versions.get("error") or (lines[-1] if lines else f"exit status {done.returncode}")
+            raise AmfEdgeError(f"ModelOpt could not quantize {src}: {why}")
+    _check_io(onnx, model, onnx.load(str(out)), out)
+    return {"calibration": {"set": calib.name, "content_sha256": calib.content_sha256, "frames": len(calib),
+                            "method": options.method, "modelopt_method": MODELOPT_METHODS[options.method],
+                            "cache": None, "reused": False},  # ModelOpt calibrates on every run
+            "modelopt_version": versions.get("modelopt"),
+            "modelopt_env": {"onnx": versions.get("onnx"), "onnxruntime": versions.get("onnxruntime")}}
+
+
+def _check_io(onnx, before, after, path: Path) -> None:
+    """The contract's inputs and outputs: same names, element types and shapes."""
+    def io(model):
+        return [(v.name, v.type.tensor_type.elem_type, str(v.type.tensor_type.shape))
+                for v in (*model.graph.input, *model.graph.output)]
+    if io(before) != io(after):
+        raise AmfEdgeError(f"{path}: the quantizer changed the model's inputs or outputs: {io(before)} → {io(after)}")
+
+
 def ort_settings(q, precision: str) -> dict:
     """quantize_static's scheme for `precision` (q: onnxruntime.quantization): Q/DQ, int8 weights per output
     channel, symmetric; activations int8 symmetric for TensorRT, uint8 asymmetric for ONNX Runtime's x86
@@ -307,7 +399,7 @@ def ort_settings(q, precision: str) -> dict:
         # TensorRT's parser dequantizes int8 only (no int32 biases: they stay float, TensorRT folds them into its
         # int8 kernels), and Q/DQ belong on the inputs of weighted layers, not on their outputs, so that
         # Conv + bias + residual Add + ReLU fuse into one kernel.
-        extra.update(QuantizeBias=False, OpTypesToExcludeOutputQuantization=["Conv"])
+        extra.update(QuantizeBias=False, OpTypesToExcludeOutputQuantization=["Conv", "Add"])
     return {"quant_format": q.QuantFormat.QDQ, "per_channel": True,
             "activation_type": q.QuantType.QUInt8 if cpu else q.QuantType.QInt8, "weight_type": q.QuantType.QInt8,
             "extra_options": extra}

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--height", type=int, default=120)
     p.add_argument("--width", type=int, default=160)
     p.add_argument("--calib", type=Path, default=Path("calib_data/synthetic-240x320"))
-    p.add_argument("--method", default="entropy")
+    p.add_argument("--method", default="minmax")
     p.add_argument("--max-drop", type=float, default=1.0)
     p.add_argument("--val", default="synthetic://?seed=9&n=8&val=200&height=120&width=160")
     p.add_argument("--sensitivity-frames", type=int, default=64)
@@ -85,8 +85,9 @@ def markdown(args, ckpt, results: dict, kept: dict, n_val: int) -> str:
         f"`{ckpt.labels.name}`), exported at {args.height}×{args.width} (grouped layout).",
         f"Validation: {n_val} held-out scenes `{args.val}` (split val; the training run never saw seed 9).",
         f"Calibration: `{args.calib}` ({args.method}); sensitivity pass with --max-drop {args.max_drop} on the first "
-        f"{args.sensitivity_frames} validation scenes. All numbers from ONNX Runtime on the CPU "
-        f"({platform.processor() or platform.machine()}).",
+        f"{args.sensitivity_frames} validation scenes. All numbers from ONNX Runtime on the CPU in exact "
+        "arithmetic (`amf_edge.onnxrt.scoring_options`: Q/DQ as float operations, no integer kernel of the host), "
+        f"so they are the same on any x86 host, with or without VNNI (this run: {platform.machine()}).",
         "",
         "| precision | file (MB) | ensemble mIoU (%) | Δ vs FP32 | pixel agreement with FP32 (%) | worst class drop "
         "| kept in float |",
@@ -113,8 +114,8 @@ def markdown(args, ckpt, results: dict, kept: dict, n_val: int) -> str:
             top = ", ".join(f"`{r['node']}` ({100 * r['label_agreement_when_kept']:.2f}%)"
                             for r in report["ranking"][:5])
             lines.append(f"Most sensitive Convs (label agreement with FP32 when kept in float): {top}.")
-    lines += ["", "Regenerate: `python -m experiments.precision " + str(args.checkpoint) + f" --height {args.height} "
-              f"--width {args.width} --val \"{args.val}\"`", ""]
+    lines += ["", "Regenerate: `python -m experiments.precision " + str(args.checkpoint) + f" --method {args.method} "
+              f"--height {args.height} --width {args.width} --val \"{args.val}\"`", ""]
     return "\n".join(lines)
 
 

@@ -15,11 +15,17 @@ without VNNI). A drop beyond --budget (default 1.0 point) is an error and nothin
 --max-drop, a sensitivity pass keeps the Convs whose quantization costs most mIoU in float until the
 drop is within that many points.
 
+--quantizer modelopt makes the int8 variant with NVIDIA ModelOpt instead of ONNX Runtime (--method minmax or
+entropy: ModelOpt's max and entropy), in the environment `make modelopt` creates (.venv-modelopt: ModelOpt pins
+its own onnx and onnxruntime-gpu); same metadata, lint, budget and scoring, no calibration cache.
+
 examples:
   amf-edge quantize r18.onnx --precision fp16 -o r18.fp16.onnx
   amf-edge quantize r18.onnx --precision int8 --calib calib_data/synthetic-240x320 -o r18.int8.onnx
   amf-edge quantize r18.onnx --precision int8 --calib calib_data/synthetic-240x320 -o r18.int8.onnx \\
       --max-drop 1.0 --val "synthetic://?seed=9&n=64&height=240&width=320"
+  amf-edge quantize r18.onnx --precision int8 --calib calib_data/synthetic-240x320 -o r18.mo.onnx \\
+      --quantizer modelopt --method minmax
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", required=True, choices=("fp16", "int8", "int8-cpu"))
     parser.add_argument("--calib", type=Path, metavar="DIR",
                         help="calibration set (calib_data/NAME), for int8 and int8-cpu")
-    parser.add_argument("--method", default="entropy", choices=("entropy", "percentile", "minmax"),
-                        help="calibration method (default: entropy)")
+    parser.add_argument("--method", default="minmax", choices=("entropy", "percentile", "minmax"),
+                        help="calibration method (default: minmax, which measured best: docs/results/precision.md)")
+    parser.add_argument("--quantizer", default="ort", choices=("ort", "modelopt"),
+                        help="ONNX Runtime (default) or NVIDIA ModelOpt (int8 only; `make modelopt` installs it)")
     parser.add_argument("--percentile", type=float, default=99.99, help="for --method percentile (default: 99.99)")
     parser.add_argument("--calib-cache", type=Path, metavar="FILE", help="calibration cache (default: OUT.calib.json)")
     parser.add_argument("--recalibrate", action="store_true", help="discard the calibration cache and calibrate again")
@@ -65,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from amf_edge.datasets import open_dataset
     from amf_edge.errors import AmfEdgeError
 
-    options = QuantizeOptions(args.precision, args.method, args.percentile, tuple(args.keep))
+    options = QuantizeOptions(args.precision, args.method, args.percentile, tuple(args.keep), args.quantizer)
+    if args.quantizer == "modelopt" and args.max_drop is not None:
+        raise AmfEdgeError("--max-drop re-quantizes once per Conv, and ModelOpt calibrates on every run (no cache): "
+                           "use it with --quantizer ort, or keep layers in float with --keep LAYER")
     if args.val_frames < 1:
         raise AmfEdgeError(f"--val-frames must be at least 1, got {args.val_frames}")
     calib = CalibrationSet.open(args.calib) if args.calib else None

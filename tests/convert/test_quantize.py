@@ -103,9 +103,20 @@ def test_int8_places_qdq_by_tensorrts_rules(variants):
             assert "DequantizeLinear" in sources, f"{add.name}: residual input not quantized ({sources})"
     assert residual >= 8  # the encoder's basic blocks and the decoder's chained residual pooling
     for q in (n for n in model.graph.node if n.op_type == "QuantizeLinear"):
-        if q.input[0] in producer and producer[q.input[0]].op_type == "Conv":
+        source = producer.get(q.input[0])
+        if source is not None and source.op_type == "Conv":
             users = {u.op_type for dq in consumers[q.output[0]] for u in consumers[dq.output[0]]}
-            assert users <= {"Conv", "MaxPool"}, f"{q.name}: a Conv output quantized for {users}"
+            allowed = {"Conv", "MaxPool"} | ({"Add"} if ".downsample" in source.name else set())
+            assert users <= allowed, f"{q.name}: the output of {source.name} quantized for {users}"
+        if source is not None and source.op_type == "Add":  # quantized only as the residual input of the next Add
+            users = {u.op_type for dq in consumers[q.output[0]] for u in consumers[dq.output[0]]}
+            assert users <= {"Add", "Conv", "MaxPool"}, f"{q.name}: the output of {source.name} quantized for {users}"
+    downsample_adds = [a for a in model.graph.node if a.op_type == "Add"
+                       and any(".downsample" in producer[producer[producer[i].input[0]].input[0]].name
+                               for i in a.input if producer.get(i) is not None
+                               and producer[i].op_type == "DequantizeLinear"
+                               and producer[i].input[0] in producer)]
+    assert len(downsample_adds) == 3  # layer2.0, layer3.0, layer4.0: the downsample side is the residual
 
 
 def test_scoring_runs_no_integer_kernel(variants, tmp_path):
