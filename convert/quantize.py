@@ -158,8 +158,8 @@ def _drop_round_trips(model) -> None:
 class _Reader:
     """ONNX Runtime's CalibrationDataReader protocol over a calibration set, fed as the runtime feeds."""
 
-    def __init__(self, calib: CalibrationSet, contract: ModelContract):
-        self.calib, self.contract = calib, contract
+    def __init__(self, calib: CalibrationSet, contract: ModelContract, progress: bool = False):
+        self.calib, self.contract, self.progress = calib, contract, progress
         self.rewind()
 
     def get_next(self):
@@ -167,13 +167,18 @@ class _Reader:
 
     def rewind(self) -> None:
         self._batches = iter(self.calib.batches(self.contract))
+        if self.progress:  # one inference per frame: the long part of quantizing
+            from tqdm import tqdm
+
+            self._batches = iter(tqdm(self._batches, total=len(self.calib), desc="calibrating", unit="frame",
+                                      leave=False))
 
     def __len__(self) -> int:
         return len(self.calib)
 
 
 def quantize_int8(src: Path, out: Path, options: QuantizeOptions, calib: CalibrationSet, contract: ModelContract,
-                  cache: Path) -> dict:
+                  cache: Path, progress: bool = False) -> dict:
     """Static Q/DQ quantization of `src` into `out`; calibration ranges come from (or go to) `cache`."""
     onnx = require_module("onnx")
     q = require_module("onnxruntime.quantization", "INT8 quantization")
@@ -204,7 +209,8 @@ def quantize_int8(src: Path, out: Path, options: QuantizeOptions, calib: Calibra
         if hit:
             ort_cache.write_text(json.dumps(read_cache(cache, key)["ort_tensors_data"]))
         else:
-            ranges = calibrate(q, pre, _Reader(calib, contract), options, op_types, sensor_tensors(model), Path(tmp))
+            ranges = calibrate(q, pre, _Reader(calib, contract, progress), options, op_types, sensor_tensors(model),
+                               Path(tmp))
             q.calibrate.save_tensors_data(ranges, ort_cache)
         with _quiet("root"):
             q.quantize_static(
@@ -294,8 +300,9 @@ def _conv_side_to_float(model) -> None:
 
 
 def make_variant(src: str | Path, out: str | Path, options: QuantizeOptions, *, calib: CalibrationSet | None = None,
-                 cache: str | Path | None = None) -> Path:
-    """Write the `options.precision` variant of the FP32 amf-edge export `src` to `out`, with its metadata."""
+                 cache: str | Path | None = None, progress: bool = False) -> Path:
+    """Write the `options.precision` variant of the FP32 amf-edge export `src` to `out`, with its metadata;
+    `progress` shows a bar while the calibration frames run."""
     onnx = require_module("onnx")
     src, out = Path(src), Path(out)
     meta = read_metadata(src)
@@ -317,7 +324,7 @@ def make_variant(src: str | Path, out: str | Path, options: QuantizeOptions, *, 
             info = quantize_modelopt(src, tmp, options, calib, ModelContract.from_metadata(meta))
         else:
             cache = Path(cache) if cache else out.with_name(out.name + ".calib.json")
-            info = quantize_int8(src, tmp, options, calib, ModelContract.from_metadata(meta), cache)
+            info = quantize_int8(src, tmp, options, calib, ModelContract.from_metadata(meta), cache, progress)
         model = onnx.load(str(tmp))
     del model.metadata_props[:]
     meta.update(precision=options.precision, quantization={**asdict(options), "keep": list(options.keep), **info},

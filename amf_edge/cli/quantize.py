@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         # scored under a name of its own first: a variant beyond the budget never takes the output's name
         unchecked = args.output.with_name(args.output.name + ".unchecked")
-        make_variant(args.model, unchecked, options, calib=calib, cache=cache)
+        make_variant(args.model, unchecked, options, calib=calib, cache=cache, progress=True)
         try:
             fp32 = 100 * miou(args.model, val, val.labels.num_classes, args.val_frames)
             quantized = 100 * miou(unchecked, val, val.labels.num_classes, args.val_frames)
