@@ -6,10 +6,13 @@ in each of `rounds` rounds every model runs its share of the iterations, one aft
 starts with one untimed inference: the model before it has just evicted this one's weights from the caches.
 
 Backend only: `backend.infer` on inputs prepared beforehand (ModelContract.inputs of the replayed frames),
-timed with the host's wall clock; backends on a device also report each inference's upload, compute and
-download from device events, and latency from the first upload to the last download (trtexec's Latency).
+on a worker thread like the pipeline's inference stage (PyTorch's and OpenMP's thread pools are per calling
+thread, so the main thread would time a different machine), timed with the host's wall clock; backends on a
+device also report each inference's upload, compute and download from device events, and latency from the first
+upload to the last download (trtexec's Latency).
 End to end: `amf_edge.runtime.pipeline.Pipeline` with the frames replayed from memory (amf_edge.bench.replay), the stage
-times of every frame kept.
+times of every frame kept: paced at the source's rate with the live policy by default, as a camera runs, or in a
+burst (`rate` None: saturation), when the latency is mostly time in the queues.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import contextlib
 import math
 import os
 import resource
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amf_edge.bench.replay import ReplaySource
+from amf_edge.bench.replay import ReplaySource, source_rate
 from amf_edge.errors import AmfEdgeError
 from amf_edge.runtime.backends import backend_for, open_backend
 from amf_edge.runtime.backends.base import Backend
@@ -34,6 +38,7 @@ from amf_edge.runtime.sinks.base import RunReport, Sink
 
 DEVICE_KEYS = ("upload", "compute", "download", "latency")
 GRAPH_SUFFIX = " +graph"
+DEFAULT_RATE_FPS = 30.0  # a camera's, for sources whose frames carry no usable timestamps
 
 
 @dataclass
@@ -53,6 +58,9 @@ class Subject:
     wall_ms: list[float] = field(default_factory=list)
     device_ms: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in DEVICE_KEYS})
     runs: list[RunReport] = field(default_factory=list)  # one per end-to-end turn
+    # per turn, the perf_counter time each frame that came out was captured (handed out by the source), in the
+    # order of runs[i].frames: the timeline's real time axis
+    captures: list[list[float]] = field(default_factory=list)
 
     @property
     def format(self) -> str:
@@ -140,27 +148,63 @@ def _infer(subject: Subject, i: int) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
+def on_worker(work: Callable[[threading.Event], None], name: str = "amf-edge-bench-infer") -> None:
+    """`work(stop)` on a new thread, as the pipeline's inference stage runs the backend on a thread of its own
+    (PyTorch's and OpenMP's thread pools are per calling thread, so inferences on the main thread would be
+    timed on a different machine than the pipeline's). Waits for it; its exception is raised here. On Ctrl-C
+    `stop` is set, the inference under way finishes, and KeyboardInterrupt is raised."""
+    stop, failure = threading.Event(), []
+
+    def target() -> None:
+        try:
+            work(stop)
+        except BaseException as e:  # handed to the caller's thread
+            failure.append(e)
+
+    worker = threading.Thread(target=target, name=name, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)  # a timed join: Ctrl-C reaches the main thread between the waits
+    except KeyboardInterrupt:
+        stop.set()
+        worker.join()
+        raise
+    if failure:
+        raise failure[0]
+
+
 def warm_up(subject: Subject, seconds: float) -> None:
     """Inferences until `seconds` have passed (at least one): lazy initialisation, allocator growth, clocks."""
-    start, n = time.perf_counter(), 0
-    while True:
-        _infer(subject, n)
-        n += 1
-        if time.perf_counter() - start >= seconds:
-            break
-    subject.warmup_s, subject.warmup_iterations = round(time.perf_counter() - start, 3), n
+
+    def work(stop: threading.Event) -> None:
+        start, n = time.perf_counter(), 0
+        while True:
+            _infer(subject, n)
+            n += 1
+            if time.perf_counter() - start >= seconds or stop.is_set():
+                break
+        subject.warmup_s, subject.warmup_iterations = round(time.perf_counter() - start, 3), n
+
+    on_worker(work)
     subject.rss_mib = rss_mib()
 
 
 def time_backend(subject: Subject, iterations: int) -> None:
-    """One turn: one untimed inference, then `iterations` timed ones."""
-    _infer(subject, len(subject.wall_ms))
-    for _ in range(iterations):
-        subject.wall_ms.append(_infer(subject, len(subject.wall_ms)))
-        device = subject.backend.device_timing_ms()
-        if device is not None:
-            for key in DEVICE_KEYS:
-                subject.device_ms[key].append(device[key])
+    """One turn on a worker thread: one untimed inference, then `iterations` timed ones."""
+
+    def work(stop: threading.Event) -> None:
+        _infer(subject, len(subject.wall_ms))
+        for _ in range(iterations):
+            if stop.is_set():
+                return
+            subject.wall_ms.append(_infer(subject, len(subject.wall_ms)))
+            device = subject.backend.device_timing_ms()
+            if device is not None:
+                for key in DEVICE_KEYS:
+                    subject.device_ms[key].append(device[key])
+
+    on_worker(work)
 
 
 class _Collector(Sink):
@@ -181,14 +225,17 @@ class _Collector(Sink):
 
 def time_pipeline(subject: Subject, frames: Sequence[Frame], count: int, *, start: int, policy: str,
                   rate: float | None, sinks: Sequence[str]) -> None:
-    """One end-to-end turn of `count` frames through the real pipeline; sinks are opened anew each turn."""
-    _infer(subject, start)
+    """One end-to-end turn of `count` frames through the real pipeline, paced at `rate` frames per second (None:
+    a burst, as fast as the pipeline takes them); sinks are opened anew each turn."""
+    on_worker(lambda stop: _infer(subject, start))  # untimed: the caches, on a thread like the pipeline's
     collector = _Collector()
     source = ReplaySource(frames, count, start=start, rate=rate)
     pipeline = Pipeline(source, subject.backend, [*(sink_from_uri(u) for u in sinks), collector], policy=policy,
                         warmup=False, echo=False)
     pipeline.run()
     subject.runs.append(collector.report)
+    if collector.report is not None:
+        subject.captures.append([source.captured[int(i)] for i in collector.report.frames.get("index", [])])
 
 
 def shares(total: int, rounds: int) -> list[int]:
@@ -210,6 +257,7 @@ def interleave(subjects: Sequence[Subject], total: int, rounds: int, run: Callab
 
 
 def check_settings(iters: int, rounds: int, warmup_s: float, frames: int, rate: float | None) -> None:
+    """`rate` None: the source's own; 0: saturation (a burst); otherwise frames per second."""
     if iters < 1:
         raise AmfEdgeError(f"--iters must be at least 1, got {iters}")
     if rounds < 1:
@@ -218,5 +266,19 @@ def check_settings(iters: int, rounds: int, warmup_s: float, frames: int, rate: 
         raise AmfEdgeError(f"--warmup-s must be a number of seconds >= 0, got {warmup_s}")
     if frames < 1:
         raise AmfEdgeError(f"--frames must be at least 1, got {frames}")
-    if rate is not None and not (math.isfinite(rate) and rate > 0):
-        raise AmfEdgeError(f"--rate must be frames per second > 0, got {rate}")
+    if rate is not None and not (math.isfinite(rate) and rate >= 0):
+        raise AmfEdgeError(f"--rate must be frames per second > 0, or 0 for saturation (a burst), got {rate}")
+
+
+def pacing(frames: Sequence[Frame], rate: float | None, policy: str | None) -> tuple[float | None, str, str]:
+    """(rate, where it came from, policy) of the end-to-end runs. `rate` as given (None: the source's own, 0:
+    saturation); the rate is None in saturation. The policy, unless given, is a camera's when paced (live:
+    the newest frame wins) and lossless in saturation (every frame, back-pressure: the pipeline's maximum)."""
+    if rate == 0:
+        return None, "saturation", policy or "lossless"
+    if rate is not None:
+        return rate, "option", policy or "live"
+    measured = source_rate(frames)
+    if measured is not None:
+        return measured, "source", policy or "live"
+    return DEFAULT_RATE_FPS, "default", policy or "live"

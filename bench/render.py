@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from amf_edge.bench.environment import describe_jetson
+from amf_edge.bench.stats import ratio
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import install_hint
 
@@ -27,6 +28,11 @@ DPI = 100
 WIDTH_IN = 10.0
 HIST_BINS = 40
 LOG_RATIO = 4.0  # models whose median latencies differ more than this share a log axis
+# Pipeline efficiency above this is more frames through the pipeline than the model alone delivers: a measurement
+# problem, flagged with its cause in report.md and on the terminal.
+EFFICIENCY_LIMIT = 1.05
+RATE_FROM = {"source": "the source's rate, from its timestamps", "default": "a camera's: the source has no timestamps",
+             "option": "--rate"}
 
 
 # ---------------------------------------------------------------------------------------------------- values
@@ -82,6 +88,48 @@ def stage_sum(model: dict) -> float | None:
     return float(sum(present)) if present else None
 
 
+def end_to_end_mode(report: dict) -> str | None:
+    """How the end-to-end runs fed the frames: "paced" (like a camera) or "saturation" (a burst); None without
+    end-to-end runs. Reports without settings.mode (written before it existed) were paced exactly when
+    rate_fps is set."""
+    if not any(m.get("end_to_end") is not None for m in report["models"]):
+        return None
+    settings = report.get("settings") or {}
+    return settings.get("mode") or ("saturation" if settings.get("rate_fps") is None else "paced")
+
+
+def e2e_over_backend(model: dict) -> float | None:
+    """End-to-end latency p50 over backend-only p50: near 1 when a frame waits for nothing but the model."""
+    return ratio(_get(model, "end_to_end", "latency_ms", "p50"), _get(model, "backend_only", "latency_ms", "p50"))
+
+
+def efficiency_flags(report: dict) -> list[str]:
+    """One sentence per model whose pipeline efficiency is above EFFICIENCY_LIMIT, with its cause: the pipeline
+    cannot deliver more frames than the model alone, so the two halves of the ratio were not measured alike."""
+    flags = []
+    for m in report["models"]:
+        efficiency = _get(m, "end_to_end", "pipeline_efficiency")
+        if efficiency is None or efficiency <= EFFICIENCY_LIMIT:
+            continue
+        # backend only as the caller's clock saw it (throughput comes from it), and the same in the pipeline
+        alone = _get(m, "backend_only", "host_ms", "mean") or _get(m, "backend_only", "latency_ms", "mean")
+        parts = [_get(m, "end_to_end", "stages_ms", stage, "mean") for stage in ("upload", "inference", "download")]
+        inside = sum(v for v in parts if v is not None) if any(v is not None for v in parts) else None
+        head = (f"{m['name']}: pipeline efficiency {efficiency:.2f} > {EFFICIENCY_LIMIT:.2f}, more frames through "
+                f"the pipeline than the model alone delivers")
+        if inside is not None and alone is not None and inside * EFFICIENCY_LIMIT < alone:
+            cause = (f"the backend took {_ms(inside)} ms a frame in the pipeline but {_ms(alone)} ms alone: the "
+                     "backend-only and pipeline runs did not see the same machine (other load, clocks, thread "
+                     "pools); rerun with more --rounds, on a quieter machine")
+        else:
+            frames, wall = _get(m, "end_to_end", "frames"), _get(m, "end_to_end", "wall_s")
+            cause = (f"the backend took as long in the pipeline ({_ms(inside)} ms a frame) as alone ({_ms(alone)} ms), "
+                     f"so the throughputs were timed over too little ({_int(frames)} frames in "
+                     f"{DASH if wall is None else f'{wall:.3g}'} s); rerun with more --iters")
+        flags.append(f"{head}: {cause}")
+    return flags
+
+
 # ---------------------------------------------------------------------------------------------------- tables
 
 
@@ -133,6 +181,7 @@ END_TO_END = [
     _NAME,
     Column("policy", lambda m: _get(m, "end_to_end", "policy") or DASH, text=True),
     Column("FPS", lambda m: _fps(_get(m, "end_to_end", "throughput_fps"))),
+    Column("p50 vs backend only", lambda m: _ratio(e2e_over_backend(m))),
     Column("pipeline efficiency", lambda m: _fraction(_get(m, "end_to_end", "pipeline_efficiency"))),
     Column("backend busy", lambda m: _fraction(_get(m, "end_to_end", "backend_busy"))),
     *(Column(f"latency {s} ms", _stat("end_to_end", s)) for s in ("p50", "p90", "p99", "max")),
@@ -216,12 +265,22 @@ SETTINGS = [
     ("warm-up per model", lambda s: _seconds(s["warmup_s"])),
     ("rounds", lambda s: str(s["rounds"])),
     ("policy", lambda s: s.get("policy") or DASH),
-    ("source rate", lambda s: f"{s['rate_fps']:g} FPS" if s.get("rate_fps") is not None else DASH),
+    ("end to end", lambda s: _pacing(s)),
     ("sinks", lambda s: ", ".join(s["sinks"]) if s.get("sinks") else "none"),
     ("device", lambda s: s.get("device") or DASH),
     ("threads", lambda s: _int(s.get("threads"))),
-    ("end to end", lambda s: DASH if s.get("end_to_end") is None else ("yes" if s["end_to_end"] else "no")),
+    ("end-to-end runs", lambda s: DASH if s.get("end_to_end") is None else ("yes" if s["end_to_end"] else "no")),
 ]
+
+
+def _pacing(settings: dict) -> str:
+    if settings.get("end_to_end") is False:
+        return DASH
+    rate = settings.get("rate_fps")
+    if settings.get("mode") == "saturation" or rate is None:
+        return "saturation: frames in a burst, as fast as the pipeline takes them"
+    origin = RATE_FROM.get(settings.get("rate_from") or "")
+    return f"paced at {rate:g} FPS" + (f" ({origin})" if origin else "") + ", like a camera"
 
 
 def _settings(settings: dict) -> list[str]:
@@ -239,16 +298,31 @@ def _backend_only(report: dict) -> list[str]:
     return lines
 
 
-def _end_to_end(models: list[dict]) -> list[str]:
+def _end_to_end(report: dict, models: list[dict]) -> list[str]:
     if not models:
         return ["## End to end", "", "No model ran end to end."]
-    return ["## End to end", "",
-            "Frames through the real pipeline, capture to output. Pipeline efficiency is end-to-end over "
-            "backend-only throughput; backend busy is the share of the pipeline runs' time the backend worked "
-            "(the same runs, so drift between the models' turns does not enter it).", "", *_table(END_TO_END, models),
-            "", "## Stages (mean ms, end to end)", "",
-            "`sum` adds every stage but capture_wait (the wait for the source, before the frame exists); "
-            "it matches the latency mean.", "", *_table(STAGE_TABLE, models)]
+    policy = (report.get("settings") or {}).get("policy") or models[0]["end_to_end"].get("policy") or "lossless"
+    if end_to_end_mode(report) == "saturation":
+        lines = ["## End to end: saturation", "",
+                 f"**Saturation**: frames replayed in a burst, as fast as the pipeline takes them ({policy} policy). "
+                 "The FPS is the pipeline's maximum; the latency is mostly frames waiting in the queues (the queue "
+                 "stage below), not what a camera at its own rate would see: for that, run without --rate 0 "
+                 "(paced at the source's rate, the default)."]
+    else:
+        lines = ["## End to end", "",
+                 f"Frames {_pacing(report.get('settings') or {})}, with the {policy} policy: the latency is what a "
+                 "live user sees, and near the backend-only latency when nothing but the model makes a frame wait. "
+                 "The source limits the FPS, so pipeline efficiency measures the camera here; `--rate 0` measures "
+                 "saturation."]
+    lines += ["", "Capture to output through the real pipeline. p50 vs backend only is the end-to-end latency p50 "
+                  "over the backend-only p50. Pipeline efficiency is end-to-end over backend-only throughput; backend "
+                  "busy is the share of the pipeline runs' time the backend worked (the same runs, so drift between "
+                  "the models' turns does not enter it).", "", *_table(END_TO_END, models)]
+    for flag in efficiency_flags(report):
+        lines += ["", f"> **Warning:** {flag}"]
+    return lines + ["", "## Stages (mean ms, end to end)", "",
+                    "`sum` adds every stage but capture_wait (the wait for the source, before the frame exists); "
+                    "it matches the latency mean.", "", *_table(STAGE_TABLE, models)]
 
 
 def _trtexec(models: list[dict]) -> list[str]:
@@ -291,7 +365,7 @@ def markdown(report: dict, plots: Iterable[str | Path] = ()) -> str:
         _environment(report["environment"]),
         _settings(report["settings"]),
         _backend_only(report),
-        _end_to_end(end_to_end),
+        _end_to_end(report, end_to_end),
         _trtexec([m for m in report["models"] if m["trtexec"] is not None]),
         _notes(report.get("notes") or ()),
         _plots(plots),
@@ -332,25 +406,14 @@ def _backend_samples(model: dict) -> np.ndarray:
     return _finite(_get(model, "backend_only", "samples_ms"))
 
 
-def _e2e_series(model: dict, x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Two columns of end_to_end.samples, rows where both are finite (empty without samples)."""
-    samples = _get(model, "end_to_end", "samples") or {}
-    if x_key not in samples or y_key not in samples:
-        return np.empty(0), np.empty(0)
-    x, y = (np.asarray(samples[k], dtype=np.float64).reshape(-1) for k in (x_key, y_key))
-    n = min(x.size, y.size)  # the schema cannot demand equal lengths: a short column must not break the plot
-    x, y = x[:n], y[:n]
-    keep = np.isfinite(x) & np.isfinite(y)
-    return x[keep], y[keep]
-
-
 def _e2e_latency(model: dict) -> np.ndarray:
     return _finite(_get(model, "end_to_end", "samples", "latency_ms"))
 
 
 def figure_size(plot: str, rows: int) -> tuple[float, float]:
-    """Inches of a plot with `rows` models (times DPI = pixels): width fixed, height grows with the models."""
-    heights = {HIST_PNG: 1.0 + 1.8 * rows, STAGES_PNG: max(3.2, 1.4 + 0.5 * rows), TIMELINE_PNG: 6.5 + 0.2 * rows}
+    """Inches of a plot with `rows` models (times DPI = pixels; the timeline's rows are its panels: one per model
+    end to end, and the backend-only one): width fixed, height grows with the rows."""
+    heights = {HIST_PNG: 1.0 + 1.8 * rows, STAGES_PNG: max(3.2, 1.4 + 0.5 * rows), TIMELINE_PNG: 1.25 + 2.5 * rows}
     return WIDTH_IN, heights[plot]
 
 
@@ -465,21 +528,65 @@ def _timeline_panel(ax, lines: list[tuple[int, str, np.ndarray, np.ndarray]], ti
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def timeline_series(model: dict) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
+    """The frames of one model end to end on the real time axis: their capture times (s), each latency stage's
+    ms per frame, and the column the times come from: `capture_s` (seconds since the run's first frame, one
+    clock for every model and round), or in reports without it `received_s`."""
+    samples = _get(model, "end_to_end", "samples") or {}
+    x_key = "capture_s" if "capture_s" in samples else "received_s"
+    if x_key not in samples:
+        return np.empty(0), {}, x_key
+    columns = {stage: samples.get(f"{stage}_ms") for stage in LATENCY_STAGES}
+    x = np.asarray(samples[x_key], dtype=np.float64).reshape(-1)
+    present = {stage: np.asarray(v, dtype=np.float64).reshape(-1) for stage, v in columns.items() if v is not None}
+    n = min([x.size, *(v.size for v in present.values())])  # a short column must not break the plot
+    x = x[:n]
+    stacks = {stage: np.nan_to_num(v[:n]) for stage, v in present.items()}
+    keep = np.isfinite(x)
+    return x[keep], {stage: v[keep] for stage, v in stacks.items()}, x_key
+
+
+def _bar_width(x: np.ndarray) -> float:
+    """Most of the usual spacing between frames, so neighbours do not overlap."""
+    steps = np.diff(np.sort(x))
+    steps = steps[steps > 0]
+    span = float(x.max() - x.min()) if x.size else 0.0
+    return 0.8 * float(np.median(steps)) if steps.size else max(span / 100, 1e-3)
+
+
 def _timeline(plt, models: list[dict]):
-    e2e = [(i, m["name"], *_e2e_series(m, "received_s", "latency_ms")) for i, m in enumerate(models)]
-    e2e = [line for line in e2e if line[2].size]
+    e2e = [(i, m, *timeline_series(m)) for i, m in enumerate(models)]
+    e2e = [row for row in e2e if row[2].size and row[3]]
     if not e2e:
         return None
     backend = [(i, m["name"], _backend_samples(m)) for i, m in enumerate(models)]
     backend = [(i, name, np.arange(y.size), y) for i, name, y in backend if y.size]
-    fig, axes = plt.subplots(2 if backend else 1, 1, squeeze=False, layout="constrained",
-                             figsize=figure_size(TIMELINE_PNG, len(models)))
-    _timeline_panel(axes[0, 0], e2e, "End to end: capture-to-output latency of each frame over the run",
-                    "time since the model's end-to-end run started (s; several rounds are placed back to back)",
-                    marker=".", markersize=2)
+    panels = len(e2e) + bool(backend)
+    fig, axes = plt.subplots(panels, 1, squeeze=False, layout="constrained", figsize=figure_size(TIMELINE_PNG, panels))
+    # one time axis for every model: a model's turns sit where they ran, the others' turns in the gaps
+    lo = min(float(x.min()) for _, _, x, _, _ in e2e)
+    hi = max(float(x.max()) for _, _, x, _, _ in e2e)
+    pad = max((hi - lo) * 0.01, 1e-3)
+    for k, (_, model, x, stacks, x_key) in enumerate(e2e):
+        ax = axes[k, 0]
+        width, bottom = _bar_width(x), np.zeros(x.size)
+        for j, stage in enumerate(LATENCY_STAGES):
+            if stage in stacks:
+                ax.bar(x, stacks[stage], width=width, bottom=bottom, align="center", color=f"C{j}", label=stage,
+                       linewidth=0)
+                bottom = bottom + stacks[stage]
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_title(f"{model['name']}: each frame's latency by stage, at its capture time", fontsize=10)
+        ax.set_ylabel("ms")
+        ax.set_xlabel("capture time (s since the run's first frame; gaps: backend-only and other models' turns)"
+                      if x_key == "capture_s" else
+                      "capture time (s since the model's end-to-end run started, rounds back to back)")
+        if k == 0:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="stage")
     if backend:
-        _timeline_panel(axes[1, 0], backend, "Backend only: latency of each timed iteration, in order",
+        _timeline_panel(axes[-1, 0], backend, "Backend only: latency of each timed iteration, in order",
                         "timed iteration (after warm-up)")
+    fig.suptitle("Timeline: capture to output of every frame (stacked stages), on the run's clock")
     return fig
 
 

@@ -3,13 +3,16 @@ them (a .bag's decoding, the synthetic scenes' drawing) does not compete with th
 
 Each replayed frame keeps its sample, capture timestamp and `sync_ms` (the pairing cost the source
 measured when the frame was read) and gets a fresh `received_s`. With `rate` the replay paces itself like
-a camera (frame i no earlier than start + i / rate); without it, frames come as fast as they are taken.
+a camera (frame i no earlier than start + i / rate); without it, frames come as fast as they are taken
+(saturation). `captured` keeps the perf_counter time each frame was handed out, by its index.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+
+import numpy as np
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.runtime.frames import Frame
@@ -30,6 +33,19 @@ def read_frames(uri: str, count: int) -> list[Frame]:
     return frames
 
 
+def source_rate(frames: Sequence[Frame]) -> float | None:
+    """The rate the frames were captured at, from their timestamps: one over the median interval (a dropped
+    frame or a late one does not move it); None with fewer than two frames, no increasing timestamps or a rate
+    no camera has (timestamps that are not seconds)."""
+    stamps = np.asarray([f.timestamp_s for f in frames], dtype=np.float64)
+    steps = np.diff(stamps)
+    steps = steps[np.isfinite(steps) & (steps > 0)]
+    if not steps.size:
+        return None
+    rate = 1.0 / float(np.median(steps))
+    return round(rate, 3) if 0.1 <= rate <= 1000.0 else None
+
+
 class ReplaySource(Source):
     scheme = "replay"
 
@@ -38,6 +54,7 @@ class ReplaySource(Source):
         if not frames:
             raise AmfEdgeError("nothing to replay: no frames were read")
         self.frames, self.count, self.start, self.rate = frames, count, start, rate
+        self.captured: dict[int, float] = {}
 
     def __iter__(self) -> Iterator[Frame]:
         begin = time.perf_counter()
@@ -48,4 +65,5 @@ class ReplaySource(Source):
                     time.sleep(delay)
             n = self.start + i
             f = self.frames[n % len(self.frames)]
-            yield Frame(f.sample, index=n, timestamp_s=f.timestamp_s, received_s=time.perf_counter(), sync_ms=f.sync_ms)
+            now = self.captured[n] = time.perf_counter()
+            yield Frame(f.sample, index=n, timestamp_s=f.timestamp_s, received_s=now, sync_ms=f.sync_ms)

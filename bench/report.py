@@ -39,7 +39,13 @@ def backend_only(s: Subject) -> dict:
     return entry
 
 
-def end_to_end(s: Subject, backend_fps: float | None, policy: str) -> dict | None:
+def capture_origin(subjects: Sequence[Subject]) -> float | None:
+    """The perf_counter time the first end-to-end frame of the whole run was captured: capture_s's zero."""
+    firsts = [turn[0] for s in subjects for turn in s.captures if turn]
+    return min(firsts) if firsts else None
+
+
+def end_to_end(s: Subject, backend_fps: float | None, policy: str, origin: float | None = None) -> dict | None:
     runs = [r for r in s.runs if r is not None]
     if not runs:
         return None
@@ -53,7 +59,12 @@ def end_to_end(s: Subject, backend_fps: float | None, policy: str) -> dict | Non
     frames = sum(r.summary["frames_out"] for r in runs)
     wall = sum(r.summary["wall_s"] for r in runs)
     fps = round(frames / wall, 3) if frames and wall > 0 else None
-    keep = ("index", "received_s", "latency_ms", *(f"{stage}_ms" for stage in STAGES))
+    keep = ["index", "received_s", "latency_ms", *(f"{stage}_ms" for stage in STAGES)]
+    # the real time axis: each frame's capture on one clock for every model and round, other turns in the gaps
+    captures = [t for turn in s.captures for t in turn]
+    if origin is not None and len(captures) == len(columns.get("index", [])):
+        columns["capture_s"] = [round(t - origin, 6) for t in captures]
+        keep.insert(1, "capture_s")
     # the share of the runs' wall time the backend was at work: what the pipeline itself costs, measured in
     # the same runs (the efficiency against backend-only also carries the machine's drift between turns)
     in_backend = sum(sum(columns.get(f"{stage}_ms", [])) for stage in ("upload", "inference", "download")) / 1e3
@@ -71,7 +82,7 @@ def end_to_end(s: Subject, backend_fps: float | None, policy: str) -> dict | Non
     }
 
 
-def model_entry(s: Subject, policy: str, trtexec: dict | None = None) -> dict:
+def model_entry(s: Subject, policy: str, trtexec: dict | None = None, origin: float | None = None) -> dict:
     contract, backend = s.backend.contract, s.backend
     frame_shape = s.inputs[0]["rgb"].shape if s.inputs else (1, contract.height, contract.width, 3)
     gpu = backend.device_memory_bytes
@@ -89,7 +100,7 @@ def model_entry(s: Subject, policy: str, trtexec: dict | None = None) -> dict:
         "load_s": s.load_s,
         "warmup": {"seconds": s.warmup_s, "iterations": s.warmup_iterations},
         "backend_only": only,
-        "end_to_end": end_to_end(s, only["throughput_fps"], policy),
+        "end_to_end": end_to_end(s, only["throughput_fps"], policy, origin),
         "memory": {"host_rss_mib": s.rss_mib, "host_rss_delta_mib": s.rss_delta_mib,
                    "gpu_mib": round(gpu / 2**20, 2) if gpu is not None else None},
         "ratios": {},
@@ -123,7 +134,8 @@ def assemble(subjects: Sequence[Subject], *, command: str, environment: dict, se
              trtexec: dict[str, dict] | None = None, notes: Sequence[str] = (),
              implementation: str = "python") -> dict:
     trtexec = trtexec or {}
-    models = [model_entry(s, settings.get("policy") or "lossless", trtexec.get(s.name)) for s in subjects]
+    origin = capture_origin(subjects)
+    models = [model_entry(s, settings.get("policy") or "lossless", trtexec.get(s.name), origin) for s in subjects]
     add_ratios(models)
     return {
         "schema": SCHEMA,
@@ -168,18 +180,35 @@ def write(report: dict, directory: Path, *, plots: bool = True) -> list[Path]:
     return written
 
 
+def describe_pacing(rate: float | None, rate_from: str | None, policy: str) -> str:
+    """How the end-to-end runs fed the frames, in words (the terminal and report.md)."""
+    if rate is None:
+        return (f"saturation: frames in a burst, as fast as the pipeline takes them ({policy} policy); the "
+                "throughput is the pipeline's maximum and the latency mostly time in the queues")
+    origin = {"source": "the source's rate", "default": "a camera's rate: the source has no timestamps",
+              "option": "--rate"}.get(rate_from or "")
+    return (f"paced at {rate:g} FPS" + (f" ({origin})" if origin else "") +
+            f" with the {policy} policy, as a camera runs; --rate 0 measures saturation")
+
+
 def terminal_summary(report: dict) -> str:
-    """A few aligned lines per model for the terminal; report.md has the full tables."""
-    rows = [("model", "backend", "p50 ms", "p99 ms", "jitter", "FPS", "×first", "e2e FPS", "e2e p50", "eff.")]
+    """A few aligned lines per model for the terminal, then the warnings; report.md has the full tables."""
+    from amf_edge.bench.render import e2e_over_backend, efficiency_flags, end_to_end_mode
+
+    mode = end_to_end_mode(report)
+    rows = [("model", "backend", "p50 ms", "p99 ms", "jitter", "FPS", "×first", "e2e FPS",
+             "e2e p50" + (" (saturation)" if mode == "saturation" else ""), "e2e/only", "eff.")]
     for m in report["models"]:
         only, e2e = m["backend_only"], m["end_to_end"] or {}
         lat, e2e_lat = only["latency_ms"], e2e.get("latency_ms") or {}
         rows.append((m["name"], f"{m['backend']['backend']} {m['precision']}", _f(lat["p50"]), _f(lat["p99"]),
                      _f(lat["jitter"]), _f(only["throughput_fps"], 1), _f(m["ratios"]["backend_only_p50"], 3),
-                     _f(e2e.get("throughput_fps"), 1), _f(e2e_lat.get("p50")), _f(e2e.get("pipeline_efficiency"), 3)))
+                     _f(e2e.get("throughput_fps"), 1), _f(e2e_lat.get("p50")), _f(e2e_over_backend(m), 2),
+                     _f(e2e.get("pipeline_efficiency"), 3)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in rows]
+    lines += [f"warning: {flag}" for flag in efficiency_flags(report)]
     return "\n".join(lines)
 
 

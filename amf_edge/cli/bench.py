@@ -3,14 +3,18 @@
 Every model listed runs on the same frames (read once from --source, then replayed from memory), the
 models taking turns so that a noisy machine affects them alike; ratios are against the first model.
 Backend only: inferences back to back (wall clock; device events for TensorRT, with and without CUDA
-graphs, copies timed apart). End to end: the `amf-edge run` pipeline with the stage times of every frame.
+graphs, copies timed apart), on a worker thread like the pipeline's inference. End to end: the `amf-edge run`
+pipeline with the stage times of every frame, the frames paced at the source's rate (30 FPS for the synthetic
+scenes, a recording's own) with the live policy, as a camera runs; `--rate 0` replays them in a burst instead
+(saturation: the pipeline's maximum throughput, and latency that is mostly time in the queues).
 The report says what ran where: CPU, GPU, driver, CUDA, TensorRT and ONNX Runtime versions, and on Jetson
 the power mode and clocks (warning when not at maximum).
 
 examples:
   amf-edge bench r18.onnx r18-int8-cpu.onnx runs/r18/best.pt --report runs/bench/r18
   amf-edge bench r18.engine --trtexec --report runs/bench/orin          (TensorRT, trtexec beside ours)
-  amf-edge bench r18.onnx --source bag://walk.bag --rate 30 --sink video://walk.mp4
+  amf-edge bench r18.onnx --source bag://walk.bag --sink video://walk.mp4   (paced at the recording's rate)
+  amf-edge bench r18.onnx --rate 0                                      (saturation: frames in a burst)
 
 The report folder gets report.json (docs/bench-report.md), report.md and PNG plots.
 """
@@ -40,10 +44,15 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, metavar="DIR", help="write report.json, report.md and plots here")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (they need matplotlib)")
     parser.add_argument("--no-e2e", action="store_true", help="backend only: skip the pipeline runs")
-    parser.add_argument("--policy", choices=("lossless", "live"), default="lossless",
-                        help="pipeline policy end to end (default lossless: every frame)")
+    parser.add_argument("--policy", choices=("lossless", "live"),
+                        help="pipeline policy end to end (default: live when paced, as a camera runs; lossless in "
+                             "saturation)")
     parser.add_argument("--rate", type=float, metavar="FPS",
-                        help="replay frames at this rate, like a camera (default: as fast as they are taken)")
+                        help="replay frames at this rate, like a camera (default: the source's rate from its "
+                             "timestamps, else 30); 0 = saturation: as fast as the pipeline takes them")
+    parser.add_argument("--saturation", action="store_true",
+                        help="the same as --rate 0: frames in a burst, for the pipeline's maximum throughput (its "
+                             "latency is mostly queueing); the report says 'saturation'")
     parser.add_argument("--sink", action="append", default=[], metavar="URI",
                         help="sinks end to end, to include their cost (opened anew each turn; repeat for several)")
     parser.add_argument("--cuda-graph", choices=("off", "on", "both"), default="both",
@@ -64,8 +73,13 @@ def run(args: argparse.Namespace) -> int:
     from amf_edge.bench import measure, native, report, trtexec
     from amf_edge.bench.environment import collect_environment, format_environment
     from amf_edge.bench.replay import read_frames
+    from amf_edge.errors import AmfEdgeError
     from amf_edge.runtime.sinks import sink_from_uri
 
+    if args.saturation:
+        if args.rate not in (None, 0):
+            raise AmfEdgeError(f"--saturation replays frames in a burst; it contradicts --rate {args.rate:g}")
+        args.rate = 0.0
     measure.check_settings(args.iters, args.rounds, args.warmup_s, args.frames, args.rate)
     for uri in args.sink:
         sink_from_uri(uri)  # a bad URI fails before any model loads
@@ -88,15 +102,18 @@ def run(args: argparse.Namespace) -> int:
         measure.prepare_inputs(subjects, frames)
         if args.dump_frames is not None:
             print(f"wrote {native.dump_frames(subjects[0].inputs, args.dump_frames)} ({len(frames)} frames)")
+        rate, rate_from, policy = measure.pacing(frames, args.rate, args.policy)
         print(f"{len(subjects)} model(s), {len(frames)} frame(s) from {source}; warm-up {args.warmup_s:g} s each, "
               f"{args.iters} iterations in {args.rounds} round(s)")
+        if not args.no_e2e:
+            print(f"end to end: {report.describe_pacing(rate, rate_from, policy)}")
 
         def turn(s: measure.Subject, n: int, done: int) -> None:
             # A model's pipeline turn follows its backend-only turn, seconds apart, so a shared machine's
             # drift lands in both halves of the pipeline efficiency rather than between them.
             measure.time_backend(s, n)
             if not args.no_e2e:
-                measure.time_pipeline(s, frames, n, start=done, policy=args.policy, rate=args.rate, sinks=args.sink)
+                measure.time_pipeline(s, frames, n, start=done, policy=policy, rate=rate, sinks=args.sink)
 
         interrupted = False
         try:
@@ -114,7 +131,10 @@ def run(args: argparse.Namespace) -> int:
             subjects, run=args.trtexec, report_dir=args.report, warmup_s=args.warmup_s, iterations=args.iters,
             tensorrt_version=environment["software"].get("tensorrt"))  # trtexec's defaults changed in 11
         settings = {"source": source, "frames": len(frames), "iters": args.iters, "warmup_s": args.warmup_s,
-                    "rounds": args.rounds, "policy": None if args.no_e2e else args.policy, "rate_fps": args.rate,
+                    "rounds": args.rounds, "policy": None if args.no_e2e else policy,
+                    "rate_fps": None if args.no_e2e else rate,
+                    "mode": None if args.no_e2e else ("saturation" if rate is None else "paced"),
+                    "rate_from": None if args.no_e2e or rate is None else rate_from,
                     "sinks": list(args.sink), "device": args.device, "threads": args.threads,
                     "end_to_end": not args.no_e2e}
         notes.append("end to end, frames are replayed from memory: reading and decoding the source is not timed "

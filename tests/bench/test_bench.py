@@ -8,16 +8,24 @@ import json
 import math
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import trt_standin as ts
 
-from amf_edge.bench.measure import interleave, shares
+from amf_edge.bench import render
+from amf_edge.bench.measure import interleave, pacing, shares
+from amf_edge.bench.replay import source_rate
 from amf_edge.bench.stats import ratio, summarize, throughput
 from amf_edge.cli.main import main
+from amf_edge.contract import ModelContract
 from amf_edge.errors import AmfEdgeError
+from amf_edge.labels import LabelSet
+from amf_edge.runtime.backends.base import SynchronousBackend
+from amf_edge.runtime.frames import Frame
 from amf_edge.runtime.pipeline import LATENCY_STAGES, STAGES
 from amf_edge.runtime.sources.synthetic import SyntheticSource
 
@@ -108,7 +116,9 @@ def test_cpu_backends_interleaved_with_a_valid_report(tiny, second, tmp_path, ca
         assert only["timer"] == "wall" and only["iterations"] == len(only["samples_ms"]) == 12
         assert only["compute_ms"] is None and m["memory"]["gpu_mib"] is None
         assert only["latency_ms"]["p50"] == pytest.approx(float(np.percentile(only["samples_ms"], 50)), abs=1e-3)
-        assert e2e["frames"] == 12 and e2e["dropped"] == 0 and e2e["throughput_fps"] > 0
+        # paced at the synthetic scenes' 30 FPS with the live policy: a slow model may drop a frame, none is lost
+        assert e2e["policy"] == "live" and e2e["frames"] + e2e["dropped"] == 12 and e2e["throughput_fps"] > 0
+        assert np.all(np.diff(samples := e2e["samples"]["capture_s"]) > 0) and samples[0] >= 0
         assert e2e["pipeline_efficiency"] == pytest.approx(e2e["throughput_fps"] / only["throughput_fps"], abs=1e-4)
         # every frame: its stages add up to its capture-to-output latency
         samples = e2e["samples"]
@@ -121,8 +131,11 @@ def test_cpu_backends_interleaved_with_a_valid_report(tiny, second, tmp_path, ca
     assert onnx_model["ratios"]["backend_only_p50"] == 1.0
     if second.suffix == ".pt":  # the network in PyTorch is slower than the slice, and the ratios say so
         assert other["backend"]["backend"] == "torch" and other["format"] == "checkpoint"
-        assert other["ratios"]["backend_only_p50"] > 1.0 and other["ratios"]["end_to_end_throughput"] < 1.0
+        assert other["ratios"]["backend_only_p50"] > 1.0 and other["ratios"]["end_to_end_p50"] > 1.0
     assert report["environment"]["host"]["cores_usable"] >= 1 and report["settings"]["rounds"] == 3
+    assert {k: report["settings"][k] for k in ("mode", "rate_fps", "rate_from", "policy")} == {
+        "mode": "paced", "rate_fps": 30.0, "rate_from": "source", "policy": "live"}
+    assert "end to end: paced at 30 FPS (the source's rate) with the live policy" in printed
     md = (out / "report.md").read_text()
     assert "tiny.onnx" in md and second.name in md
     for png in ("latency_hist.png", "stages.png", "timeline.png"):
@@ -302,3 +315,128 @@ def test_ctrl_c_keeps_what_was_measured(tiny, tmp_path, monkeypatch, capsys):
     (m,) = report["models"]
     assert m["backend_only"]["iterations"] == 4 and m["end_to_end"]["frames"] == 2
     assert any("interrupted" in note for note in report["notes"])
+
+
+# -- pacing, threads, the timeline --------------------------------------------------------------------------------
+
+
+class Sleepy(SynchronousBackend):
+    """A stand-in backend: `delay` seconds per inference, and the thread of every call recorded."""
+
+    name = "sleepy"
+
+    def __init__(self, delay: float = 0.005):
+        super().__init__(ModelContract(height=H, width=W, channel_order="RGB", outputs=("labels",),
+                                       labels=LabelSet.generic(5)))
+        self.delay, self.threads = delay, []
+
+    def run(self, inputs):
+        self.threads.append(threading.current_thread())
+        time.sleep(self.delay)
+        return {"labels": np.zeros((1, H, W), np.uint8)}
+
+
+@pytest.fixture
+def sleepy(monkeypatch, tiny) -> list[Sleepy]:
+    """`amf-edge bench tiny.onnx` opens Sleepy backends instead (the file is only named); the list gets them."""
+    opened = []
+
+    def open_sleepy(path, **kwargs):
+        opened.append(Sleepy())
+        return opened[-1]
+
+    monkeypatch.setattr("amf_edge.bench.measure.open_backend", open_sleepy)
+    return opened
+
+
+def test_pacing_is_the_default_so_end_to_end_latency_is_the_models(tiny, sleepy, tmp_path, capsys):
+    """A 5 ms model at the source's 30 FPS, as a camera delivers: no frame waits for another, the queue stage is
+    near 0 and the end-to-end p50 close to the backend-only one. In saturation the same model's frames queue."""
+    out = tmp_path / "paced"
+    assert bench(str(tiny), "--iters", "24", "--rounds", "2", "--report", str(out), "--no-plots") == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    validate(report)
+    settings, (m,) = report["settings"], report["models"]
+    assert (settings["mode"], settings["rate_fps"], settings["rate_from"], settings["policy"]) == (
+        "paced", 30.0, "source", "live")
+    only, e2e = m["backend_only"]["latency_ms"], m["end_to_end"]
+    # (bounds with room for a loaded 2-core machine: the sleep is 5 ms, a frame comes every 33 ms)
+    assert 4.5 < only["p50"] < 20 and e2e["frames"] + e2e["dropped"] == 24 and e2e["frames"] >= 20
+    paced_queue = e2e["stages_ms"]["queue"]["p50"]
+    assert paced_queue < 2.0
+    assert e2e["latency_ms"]["p50"] < only["p50"] + 3.0, (e2e["latency_ms"], only)
+    assert e2e["stages_ms"]["capture_wait"]["p50"] > 20  # the pipeline waited for the camera, not the reverse
+    md = (out / "report.md").read_text()
+    assert "## End to end\n" in md and "## End to end: saturation" not in md and "paced at 30 FPS" in md
+    assert "(saturation)" not in printed
+
+    burst = tmp_path / "burst"
+    assert bench(str(tiny), "--iters", "24", "--rounds", "2", "--rate", "0", "--report", str(burst),
+                 "--no-plots") == 0
+    printed = capsys.readouterr().out
+    report = json.loads((burst / "report.json").read_text())
+    validate(report)
+    assert (report["settings"]["mode"], report["settings"]["rate_fps"], report["settings"]["policy"]) == (
+        "saturation", None, "lossless")
+    e2e = report["models"][0]["end_to_end"]
+    # frames wait behind each other: the lossless queues hold 4 frames of 5 ms each
+    assert e2e["frames"] == 24 and e2e["stages_ms"]["queue"]["p50"] > max(5.0, 4 * paced_queue)
+    assert "## End to end: saturation" in (burst / "report.md").read_text()
+    assert "end to end: saturation" in printed and "e2e p50 (saturation)" in printed
+
+
+def test_saturation_flag_is_rate_0_and_contradicts_a_rate(tiny, sleepy, capsys):
+    assert bench(str(tiny), "--iters", "2", "--rounds", "1", "--saturation") == 0
+    assert "end to end: saturation" in capsys.readouterr().out
+    assert bench(str(tiny), "--iters", "2", "--saturation", "--rate", "30") == 1
+    assert "contradicts --rate 30" in capsys.readouterr().err
+
+
+def test_the_source_rate_comes_from_the_timestamps():
+    def frames(stamps):
+        return [Frame(None, i, t, 0.0) for i, t in enumerate(stamps)]
+
+    fifty = frames([i / 50 for i in range(8)])
+    assert source_rate(fifty) == 50.0
+    assert source_rate(frames([0.0, 0.02, 0.04, 0.10, 0.12])) == 50.0  # a dropped frame does not move it
+    assert pacing(fifty, None, None) == (50.0, "source", "live")
+    assert pacing(fifty, 15.0, None) == (15.0, "option", "live")
+    assert pacing(fifty, 0.0, None) == (None, "saturation", "lossless")
+    assert pacing(fifty, 0.0, "live") == (None, "saturation", "live")
+    assert pacing(frames([0.0]), None, "lossless") == (30.0, "default", "lossless")
+    assert source_rate(frames([5.0, 5.0, 5.0])) is None and source_rate(frames([0, 1e-5, 2e-5])) is None
+
+
+def test_backend_only_runs_on_a_worker_thread_like_the_pipeline(tiny, sleepy, capsys):
+    """PyTorch's thread pools are per calling thread: backend only on the main thread timed another machine."""
+    assert bench(str(tiny), "--iters", "4", "--rounds", "2", "--no-e2e") == 0
+    (backend,) = sleepy
+    assert len(backend.threads) >= 1 + 2 + 4  # warm-up, an untimed inference per turn, the timed ones
+    assert all(t is not threading.main_thread() for t in backend.threads)
+    assert {t.name for t in backend.threads} == {"amf-edge-bench-infer"}
+
+
+def test_the_timeline_is_on_the_runs_clock(tiny, sleepy, tmp_path, capsys):
+    """capture_s: when each frame was captured, on one clock for the whole run; the plot's axis spans it."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+    out = tmp_path / "report"
+    start = time.perf_counter()
+    assert bench(str(tiny), "--iters", "12", "--rounds", "2", "--rate", "50", "--policy", "lossless",  # every frame
+                 "--report", str(out), "--no-plots") == 0
+    elapsed = time.perf_counter() - start
+    (m,) = json.loads((out / "report.json").read_text())["models"]
+    capture = np.asarray(m["end_to_end"]["samples"]["capture_s"])
+    assert capture[0] == 0.0 and np.all(np.diff(capture) > 0)
+    # 2 turns of 6 frames at 50 FPS: 5 intervals each, and the second turn after the first one's end
+    assert 2 * 5 / 50 - 0.005 < capture[-1] < elapsed
+    assert capture[6] - capture[5] > 1 / 50  # the backend-only turn ran in between
+    fig = render._timeline(plt, [m])
+    try:
+        ax = fig.axes[0]
+        lo, hi = ax.get_xlim()
+        assert lo <= capture[0] and hi >= capture[-1] and hi - lo < 1.1 * capture[-1] + 0.01
+        bars = sorted({round(p.get_x() + p.get_width() / 2, 6) for p in ax.patches})
+        np.testing.assert_allclose(bars, capture, atol=1e-6)  # one bar per frame, at its capture time
+    finally:
+        plt.close(fig)

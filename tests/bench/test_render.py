@@ -41,9 +41,10 @@ def _end_to_end(rng: np.random.Generator, frames: int, base_ms: float) -> dict:
     columns = {f"{s}_ms": np.round(scale * (1 + 0.1 * rng.random(frames)), 4) for s, scale in scales.items()}
     latency = sum(columns[f"{s}_ms"] for s in render.LATENCY_STAGES)
     received = np.cumsum(np.full(frames, 1 / 30)) + latency / 1e3
-    samples = {"index": list(range(frames)), "received_s": received.tolist(), "latency_ms": latency.tolist(),
+    samples = {"index": list(range(frames)), "capture_s": (np.arange(frames) / 30).tolist(),
+               "received_s": received.tolist(), "latency_ms": latency.tolist(),
                **{k: v.tolist() for k, v in columns.items()}}
-    return {"policy": "lossless", "frames": frames, "dropped": 2, "wall_s": float(received[-1]),
+    return {"policy": "live", "frames": frames, "dropped": 2, "wall_s": float(received[-1]),
             "throughput_fps": round(frames / float(received[-1]), 3), "pipeline_efficiency": 0.9731,
             "latency_ms": summarize(latency), "stages_ms": {s: summarize(columns[f"{s}_ms"]) for s in render.STAGES},
             "samples": samples}
@@ -122,7 +123,8 @@ def make_report(iters: int = 300) -> dict:
                          "only 16 of 32 cores are usable (cgroup limit)"],
         },
         "settings": {"source": "synthetic://?seed=0", "frames": 32, "iters": iters, "warmup_s": 2.0, "rounds": 1,
-                     "policy": "lossless", "rate_fps": None, "sinks": ["null"], "device": "auto", "threads": None,
+                     "policy": "live", "rate_fps": 30.0, "mode": "paced", "rate_from": "source",
+                     "sinks": ["null"], "device": "auto", "threads": None,
                      "end_to_end": True},
         "models": models,
         "peak_host_rss_mib": 1024.0,
@@ -271,7 +273,8 @@ def test_write_plots_writes_three_pngs_of_the_expected_size(tmp_path):
     report = make_report()
     written = render.write_plots(report, tmp_path)
     assert [p.name for p in written] == ["latency_hist.png", "stages.png", "timeline.png"]
-    rows = {"latency_hist.png": 3, "stages.png": 2, "timeline.png": 3}  # stages: the end-to-end models only
+    # stages: the end-to-end models only; timeline: a panel for each of them, and the backend-only one
+    rows = {"latency_hist.png": 3, "stages.png": 2, "timeline.png": 3}
     for path in written:
         width, height = (round(inches * render.DPI) for inches in render.figure_size(path.name, rows[path.name]))
         assert width == 1000
@@ -321,3 +324,78 @@ def test_the_documented_example_is_a_valid_report():
     md = render.markdown(validate(example))
     assert names(table(md, "Backend only")) == ["r18.onnx", "r18_fp16.engine +graph"]
     assert table(md, "Stages (mean ms, end to end)")[0]["sum"] == "26.00"
+
+
+# ---------------------------------------------------------------------------------------------------- honesty
+
+
+def test_saturation_is_labelled_only_for_a_burst():
+    from amf_edge.bench.report import terminal_summary
+
+    report = make_report(30)
+    md = render.markdown(report)
+    assert "## End to end" in md.splitlines() and "## End to end: saturation" not in md
+    assert "- end to end: paced at 30 FPS (the source's rate, from its timestamps), like a camera" in md
+    assert "(saturation)" not in terminal_summary(report)
+    report["settings"].update(mode="saturation", rate_fps=None, rate_from=None, policy="lossless")
+    md = render.markdown(validate(report))
+    assert names(table(md, "End to end: saturation")) == ["model_fp32.onnx", "model_fp16.engine"]
+    assert "latency is mostly frames waiting in the queues" in md
+    assert "- end to end: saturation: frames in a burst" in md
+    assert "e2e p50 (saturation)" in terminal_summary(report)
+    del report["settings"]["mode"]  # a report from before the key: saturation exactly when rate_fps is null
+    assert render.end_to_end_mode(validate(report)) == "saturation"
+    report["settings"]["rate_fps"] = 30.0
+    assert render.end_to_end_mode(report) == "paced"
+
+
+def test_end_to_end_over_backend_only_is_in_the_table():
+    report = make_report(30)
+    row = table(render.markdown(report), "End to end")[0]
+    m = report["models"][0]
+    assert row["p50 vs backend only"] == render._ratio(
+        m["end_to_end"]["latency_ms"]["p50"] / m["backend_only"]["latency_ms"]["p50"])
+
+
+def test_an_efficiency_above_1_05_is_flagged_with_its_cause():
+    from amf_edge.bench.report import terminal_summary
+
+    report = make_report(30)
+    assert render.efficiency_flags(report) == [] and "Warning: model_fp32" not in render.markdown(report)
+    cpu = report["models"][0]
+    cpu["end_to_end"]["pipeline_efficiency"] = 1.12  # the backend ran at 40 ms alone, 30 in the pipeline
+    cpu["end_to_end"]["stages_ms"]["inference"] = summarize([30.0, 30.0])
+    (flag,) = render.efficiency_flags(validate(report))
+    assert flag.startswith("model_fp32.onnx: pipeline efficiency 1.12 > 1.05")
+    assert "did not see the same machine" in flag and "more --rounds" in flag
+    assert f"> **Warning:** {flag}" in render.markdown(report)
+    assert f"warning: {flag}" in terminal_summary(report)
+    # the backend took as long in both: the throughputs were timed over too little
+    cpu["end_to_end"]["stages_ms"]["inference"] = summarize([cpu["backend_only"]["latency_ms"]["mean"]] * 2)
+    (flag,) = render.efficiency_flags(validate(report))
+    assert "too little (30 frames in" in flag and "more --iters" in flag
+
+
+def test_the_timeline_plots_each_frames_stages_at_its_capture_time():
+    plt = pytest.importorskip("matplotlib.pyplot")
+    report = make_report(40)
+    models = report["models"]
+    capture = np.asarray(models[0]["end_to_end"]["samples"]["capture_s"])
+    models[1]["end_to_end"]["samples"]["capture_s"] = (capture + 5.0).tolist()  # its turn came 5 s later
+    fig = render._timeline(plt, models)
+    try:
+        first, second, backend = fig.axes[:3]
+        for ax, x in ((first, capture), (second, capture + 5.0)):
+            lo, hi = ax.get_xlim()
+            # one axis for the whole run: from the first model's first frame to the second model's last
+            assert lo <= 0.0 and hi >= capture[-1] + 5.0 and hi - lo < (capture[-1] + 5.0) * 1.1
+            by_x: dict[float, float] = {}
+            for bar in ax.patches:  # a frame's stages stacked at its capture time, up to its latency
+                centre = round(bar.get_x() + bar.get_width() / 2, 6)
+                by_x[centre] = max(by_x.get(centre, 0.0), bar.get_y() + bar.get_height())
+            np.testing.assert_allclose(sorted(by_x), x, atol=1e-6)
+        np.testing.assert_allclose([by_x[k] for k in sorted(by_x)], models[1]["end_to_end"]["samples"]["latency_ms"],
+                                   atol=1e-3)
+        assert "capture time" in first.get_xlabel() and "iteration" in backend.get_xlabel()
+    finally:
+        plt.close(fig)
