@@ -12,6 +12,27 @@ import numpy as np
 
 from amf_edge.errors import AmfEdgeError
 
+# Depth beyond this is no measurement: no RGB-D sensor ranges near it (the farthest reach tens of metres), so
+# such a value is a wrong depth unit or an overflow. NaN, ±inf and negative depths are no measurement too.
+MAX_DEPTH_M = 1000.0
+_UINT16_MAX = 65535
+
+
+def sanitize_depth_m(depth_m: np.ndarray) -> tuple[np.ndarray, int]:
+    """Depth in metres with every invalid value (NaN, ±inf, negative, beyond MAX_DEPTH_M) set to 0, "no
+    measurement", in place where the array is float32 and writable; and how many values were invalid.
+    One invalid value must not reach the model: a single NaN spreads through every convolution and turns
+    the whole frame into one class. Every source's depth passes here (RGBDSample.depth_m)."""
+    depth_m = np.asarray(depth_m)
+    if depth_m.dtype != np.float32 or not depth_m.flags.writeable:
+        depth_m = depth_m.astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        invalid = ~((depth_m >= 0) & (depth_m <= MAX_DEPTH_M))  # NaN compares False: invalid
+    n = int(np.count_nonzero(invalid))
+    if n:
+        depth_m[invalid] = 0.0
+    return depth_m, n
+
 
 @dataclass(frozen=True)
 class Intrinsics:
@@ -71,5 +92,24 @@ class RGBDSample:
         return self.depth.shape[0], self.depth.shape[1]
 
     def depth_m(self) -> np.ndarray:
-        """Depth in metres as float32, 0 where invalid."""
-        return self.depth.astype(np.float32) * np.float32(self.depth_unit)
+        """Depth in metres as float32, 0 where invalid: no measurement, or a value no sensor gives (beyond
+        MAX_DEPTH_M, or not finite: a depth unit so large that float32 overflows)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            depth = self.depth.astype(np.float32) * np.float32(self.depth_unit)
+        if self._depth_can_be_invalid():
+            depth, _ = sanitize_depth_m(depth)
+        return depth
+
+    def invalid_depth_pixels(self) -> int:
+        """How many pixels `depth_m` sets to 0 because their value is invalid (0 without looking at the pixels
+        when no uint16 count times the depth unit can be)."""
+        if not self._depth_can_be_invalid():
+            return 0
+        with np.errstate(over="ignore", invalid="ignore"):
+            depth = self.depth.astype(np.float32) * np.float32(self.depth_unit)
+        return sanitize_depth_m(depth)[1]
+
+    def _depth_can_be_invalid(self) -> bool:
+        # uint16 counts times a positive unit are ≥ 0; only a large (or infinite) unit can leave the range
+        with np.errstate(over="ignore"):
+            return not float(np.float32(self.depth_unit)) * _UINT16_MAX <= MAX_DEPTH_M

@@ -9,11 +9,20 @@ Two policies:
   lossless  every frame, in order: a full queue makes the stage before it wait (back-pressure).
             Default for recordings and other file sources.
 
-Sinks run on the calling thread: OpenCV windows want the thread that created them, and Ctrl-C
-(KeyboardInterrupt) arrives there. The end of the stream, `--max-frames`, a sink's StopStream (q in the
-window), Ctrl-C and an exception in any stage all end the run the same way: stop capture, count what
-is still queued, close every sink (a video is finalized, statistics written), print the summary, then
-re-raise the exception, if any.
+Sinks run on the calling thread: OpenCV windows want the thread that created them, and signals arrive
+there. The end of the stream, `--max-frames`, a sink's StopStream (q in the window), a stop signal
+(SIGINT = Ctrl-C, SIGTERM, SIGHUP) and an exception in any stage all end the run the same way: stop
+capture, count what is still queued, close every sink (a video is finalized, statistics written), print
+the summary, then re-raise the exception, if any (`Interrupted`, a KeyboardInterrupt, for a signal).
+
+Signals only set a flag while the pipeline runs; the output thread acts on it between frames. Raising
+from the handler (Python's default for SIGINT) lands anywhere: inside a lock, a thread join or a sink's
+close. That is how two Ctrl-Cs a few ms apart used to abort the process: the second one broke out of
+the join of the inference thread, the sinks were never closed (an .mp4 without its index, no stats),
+and `amf-edge run` then closed the ONNX Runtime session under the thread still running it: "terminate
+called without an active exception", SIGABRT. Now a second signal only cuts the wait for the worker
+threads short; the sinks are still closed, and a caller must not close the source or the backend while
+`workers_alive()` (amf_edge.cli.run leaves the process at once instead).
 
 Every frame that enters is accounted for: frames_in = frames_out + dropped (capture, output, shutdown).
 """
@@ -34,6 +43,7 @@ from amf_edge.errors import AmfEdgeError
 from amf_edge.runtime.backends.base import Backend
 from amf_edge.runtime.sinks.base import Result, RunReport, Sink, SinkContext, StopStream
 from amf_edge.runtime.sources.base import Source
+from amf_edge.sample import MAX_DEPTH_M
 
 POLICIES = ("live", "lossless")
 # live: one waiting frame bounds latency to about one frame of every stage; lossless: a little slack
@@ -52,6 +62,60 @@ JOIN_TIMEOUT_S = 10.0  # a camera driver stuck in a read must not hang the shutd
 LATENCY_STAGES = ("sync", "queue", "preprocess", "upload", "inference", "download", "postprocess", "sink")
 STAGES = ("capture_wait", *LATENCY_STAGES)
 COLUMNS = ("index", "timestamp_s", "received_s", *(f"{s}_ms" for s in STAGES), "latency_ms")
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal ended the run: SIGINT (Ctrl-C), SIGTERM (systemd, docker stop) or SIGHUP (a closed
+    terminal). A KeyboardInterrupt, so code that handles Ctrl-C handles all three; exit status 128 + signum."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        self.signum = int(signum)
+        super().__init__(signal.Signals(self.signum).name)
+
+
+# the signals that stop a run like Ctrl-C (SIGHUP does not exist on Windows)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+_received: list[int] = []  # stop signals received inside stop_signals(), by any handler here
+
+
+def _raise_interrupted(signum, frame):
+    if _received:  # already stopping: closing the files must not be broken off
+        return
+    _received.append(signum)
+    raise Interrupted(signum)
+
+
+_raise_interrupted.amf_edge_stop = True  # replaceable by the pipeline's own handler, like the defaults
+
+
+def _replaceable(handler) -> bool:
+    return (handler in (signal.SIG_DFL, signal.default_int_handler)
+            or getattr(handler, "amf_edge_stop", False))
+
+
+@contextlib.contextmanager
+def stop_signals():
+    """Within the block SIGTERM and SIGHUP stop the program as Ctrl-C does: they raise `Interrupted`, a
+    KeyboardInterrupt (main thread only; handlers someone else installed are kept). A running Pipeline
+    takes them over and defers them to the end of a frame. Once one stop signal has been received, by
+    either, further ones are ignored until the end of the block: the source and the backend are closing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in STOP_SIGNALS:
+        current = signal.getsignal(signum)
+        if current in (signal.SIG_DFL, signal.default_int_handler):
+            previous[signum] = signal.signal(signum, _raise_interrupted)
+    _received.clear()
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _received.clear()
 
 
 class _Closed(Exception):
@@ -95,12 +159,19 @@ class FrameQueue:
                 self._items.append(_END)
                 self._cond.notify_all()
 
-    def get(self, block: bool = True):
-        """The oldest item; `_EMPTY` if not blocking and there is none; raises _Closed once closed."""
+    def get(self, block: bool = True, timeout: float | None = None):
+        """The oldest item; `_EMPTY` if not blocking (or after `timeout` s) and there is none; raises _Closed
+        once closed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             # Waiting in slices keeps a blocked main thread responsive to Ctrl-C on every platform.
             while block and not self._items and not self._closed:
-                self._cond.wait(0.25)
+                if deadline is None:
+                    self._cond.wait(0.25)
+                elif (left := deadline - time.monotonic()) > 0:
+                    self._cond.wait(left)
+                else:
+                    break
             if self._closed:
                 raise _Closed
             if not self._items:
@@ -166,7 +237,10 @@ class Pipeline:
         self._error: BaseException | None = None
         self._end_reason = "end"
         self._shutdown_drops = {"capture": 0, "inference": 0, "output": 0, "queued": 0}
-        self._writing = self._interrupted = False
+        self._signal: int | None = None  # the first stop signal received while running
+        self._hurry = False  # a second one: stop waiting for the worker threads
+        self._threads: list[threading.Thread] = []
+        self._invalid_depth = {"frames": 0, "pixels": 0}  # depth values read as no measurement (amf_edge.sample)
         self.frames_in = self.frames_out = 0
         self._started = self._last_out = time.perf_counter()
         self._warmup_ms: float | None = None
@@ -186,61 +260,75 @@ class Pipeline:
         opened: list[Sink] = []
         stopped_by, self._started = None, time.perf_counter()
         threads: list[threading.Thread] = []
-        try:
-            for sink in self.sinks:
-                opened.append(sink)  # closed below even if its open fails half-way
-                sink.open(context)
-            self._warmup_ms = self._warm_up() if self.warmup else None
-            self._started = time.perf_counter()
-            threads = [threading.Thread(target=self._guard, args=(fn,), name=f"amf-edge-{fn.__name__[1:]}", daemon=True)
-                       for fn in (self._capture, self._infer)]
-            for t in threads:
-                t.start()
-            with self._interrupts_between_frames():
+        with self._deferred_signals():
+            try:
+                for sink in self.sinks:
+                    opened.append(sink)  # closed below even if its open fails half-way
+                    sink.open(context)
+                self._warmup_ms = self._warm_up() if self.warmup else None
+                self._started = time.perf_counter()
+                threads = self._threads = [
+                    threading.Thread(target=self._guard, args=(fn,), name=f"amf-edge-{fn.__name__[1:]}", daemon=True)
+                    for fn in (self._capture, self._infer)]
+                for t in threads:
+                    t.start()
                 self._output()
-            stopped_by = self._end_reason
-        except StopStream:
-            stopped_by = "quit"
-        except BaseException as e:  # KeyboardInterrupt included: clean up, then re-raise
-            self._fail(e)
-            stopped_by = "interrupt" if isinstance(e, KeyboardInterrupt) else "error"
-        finally:
-            stuck = self._shutdown(threads)
-            self.summary = self._summarize(stopped_by or "error", stuck)
-            report = RunReport(self.summary, self._frame_columns())
-            for sink in opened:
-                try:
-                    sink.close(report)
-                except Exception as e:  # every sink gets closed; the first failure is the one reported
-                    if self._error is None:
-                        self._fail(e)
-                        self.summary.update(stopped_by="error", error=_describe(e))
-            if self.echo and threads:  # a run that never started has nothing to summarize: its error says it all
-                print(format_summary(self.summary), flush=True)
+                stopped_by = self._end_reason
+            except StopStream:
+                stopped_by = "quit"
+            except BaseException as e:  # KeyboardInterrupt included: clean up, then re-raise
+                self._fail(e)
+                stopped_by = "interrupt" if isinstance(e, KeyboardInterrupt) else "error"
+            finally:
+                stuck = self._shutdown(threads)
+                self.summary = self._summarize(stopped_by or "error", stuck)
+                report = RunReport(self.summary, self._frame_columns())
+                for sink in opened:
+                    try:
+                        sink.close(report)
+                    except Exception as e:  # every sink gets closed; the first failure is the one reported
+                        if self._error is None:
+                            self._fail(e)
+                            self.summary.update(stopped_by="error", error=_describe(e))
+                if self.echo and threads:  # a run that never started has nothing to summarize: its error says it all
+                    print(format_summary(self.summary), flush=True)
         if self._error is not None:
             raise self._error
         return self.summary
 
     @contextlib.contextmanager
-    def _interrupts_between_frames(self):
-        """Ctrl-C takes effect between frames, never inside one: a frame half-written to the sinks (in the
-        video but not in the statistics) would break the count and the outputs' agreement. A second Ctrl-C
-        during the same frame acts at once. Only the default handler is replaced, on the main thread."""
-        if (threading.current_thread() is not threading.main_thread()
-                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    def _deferred_signals(self):
+        """Stop signals (SIGINT, SIGTERM, SIGHUP) only set a flag from the start of the run to the end of its
+        shutdown: the output thread acts on the first between frames (never inside one: a frame half-written
+        to the sinks, in the video but not in the statistics, would break the outputs' agreement); a second
+        one cuts the wait for the worker threads short. Nothing is raised inside a join, a lock or a sink's
+        close. Only default handlers (and stop_signals') are replaced, on the main thread; all are restored."""
+        if threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def handler(signum, frame):
-            if not self._writing or self._interrupted:
-                raise KeyboardInterrupt
-            self._interrupted = True
+            _received.append(signum)
+            if self._signal is None:
+                self._signal = signum
+            else:
+                self._hurry = True
 
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {}
+        for signum in STOP_SIGNALS:
+            if _replaceable(signal.getsignal(signum)):
+                previous[signum] = signal.signal(signum, handler)
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, old in previous.items():
+                signal.signal(signum, old)
+
+    def workers_alive(self) -> list[str]:
+        """The worker threads still running after `run`: a second stop signal cut the wait for them short, or
+        they hung (in a camera driver, in the backend). The source and backend they use must not be closed
+        under them (ONNX Runtime aborts the process when its session is freed while it runs)."""
+        return [t.name for t in self._threads if t.is_alive()]
 
     def stop(self) -> None:
         """Ask the run to end as if the stream ended (thread-safe); queued frames are still processed."""
@@ -258,16 +346,19 @@ class Pipeline:
     def _output(self) -> None:
         sinks, sink_s = self.sinks, self._sink_s
         while True:
+            if self._signal is not None:  # a stop signal: between frames
+                raise Interrupted(self._signal)
             try:
-                item = self._results.get()
+                item = self._results.get(timeout=0.05)
             except _Closed:
                 raise self._error or RuntimeError("the pipeline stopped without a reason") from None
+            if item is _EMPTY:
+                continue
             if item is _END:
                 return
             start = time.perf_counter()
             out_before = self.frames_out
             try:
-                self._writing = True
                 t = start
                 for i, sink in enumerate(sinks):
                     sink.write(item)
@@ -276,14 +367,11 @@ class Pipeline:
                     t = now
                 self._record(item, start, t)
             except BaseException:
-                # An error (or a second Ctrl-C) can land anywhere, even after the last write: count the frame once.
+                # An error (or a KeyboardInterrupt from elsewhere) can land anywhere, even after the last write:
+                # count the frame once.
                 if self.frames_out == out_before:
                     self._shutdown_drops["output"] += 1
                 raise
-            finally:
-                self._writing = False
-            if self._interrupted:  # a Ctrl-C that arrived while this frame was written
-                raise KeyboardInterrupt
 
     def _record(self, result: Result, sink_start: float, done: float) -> None:
         frame, log = result.frame, self._log
@@ -386,7 +474,11 @@ class Pipeline:
                     continue
                 current = item
                 item.picked = time.perf_counter()
-                item.inputs = contract.inputs(item.frame.sample)
+                item.inputs = contract.inputs(item.frame.sample)  # invalid depth (NaN, inf, ...) → 0 there
+                invalid = item.frame.sample.invalid_depth_pixels()  # 0 at no cost for sane depth units
+                if invalid:
+                    self._invalid_depth["frames"] += 1
+                    self._invalid_depth["pixels"] += invalid
                 item.prepared = time.perf_counter()
                 if in_flight is not None:
                     done, in_flight = in_flight, None
@@ -443,7 +535,9 @@ class Pipeline:
         self._drop_queued()
         deadline = time.monotonic() + JOIN_TIMEOUT_S
         for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+            # in slices: a second stop signal ends the wait (the sinks are closed all the same)
+            while t.is_alive() and not self._hurry and (left := deadline - time.monotonic()) > 0:
+                t.join(min(left, 0.05))
         self._drop_queued()  # anything a stage put just before it saw the queues close
         return [t.name for t in threads if t.is_alive()]
 
@@ -457,8 +551,12 @@ class Pipeline:
         return columns
 
     def _summarize(self, stopped_by: str, stuck: list[str]) -> dict:
+        frames_in = self.frames_in  # once: a thread that did not stop may still count one
         dropped = {"capture": self._frames.dropped, "output": self._results.dropped,
                    "shutdown": sum(self._shutdown_drops.values())}
+        if stuck:  # frames still held by a thread that did not stop (it counts them later, too late): shutdown drops
+            dropped["shutdown"] = max(dropped["shutdown"],
+                                      frames_in - self.frames_out - dropped["capture"] - dropped["output"])
         log = {name: np.frombuffer(values, np.float64) if len(values) else np.zeros(0)
                for name, values in self._log.items()}
         latency = log["latency_ms"]
@@ -471,7 +569,7 @@ class Pipeline:
             "policy": self.policy,
             "stopped_by": stopped_by,
             "error": _describe(self._error) if self._error is not None else None,
-            "frames_in": self.frames_in,
+            "frames_in": frames_in,
             "frames_out": self.frames_out,
             "dropped": dropped,
             "dropped_total": sum(dropped.values()),
@@ -481,6 +579,9 @@ class Pipeline:
             "stages_ms": {stage: _mean(log[f"{stage}_ms"]) for stage in STAGES},
             "inference_fps": round(1e3 / inference, 2) if inference else None,
             "warmup_ms": round(self._warmup_ms, 2) if self._warmup_ms is not None else None,
+            # frames with depth values no sensor gives (NaN, inf, negative, > MAX_DEPTH_M), and how many
+            # pixels: fed to the model as 0, no measurement
+            "invalid_depth": dict(self._invalid_depth),
             "backend": self.backend.describe(),
             "source": {"uri": self.source.uri, **self.source.stats()},
             "sinks": {sink.uri: {**sink.stats(), "mean_ms": round(self._sink_s[i] * 1e3 / n, 3) if n else None}
@@ -488,6 +589,8 @@ class Pipeline:
         }
         if stuck:
             summary["stuck_threads"] = stuck
+            if self._hurry:
+                summary["second_signal"] = True  # not waited for: a second stop signal
         return summary
 
 
@@ -532,6 +635,11 @@ def format_summary(s: dict) -> str:
                      + (f"copies {copies:.1f}  " if copies else "")
                      + f"inference {st['inference']:.1f}{alone}  postprocess {st['postprocess']:.1f}  "
                      f"sinks {st['sink']:.1f}")
+    bad = s.get("invalid_depth") or {}
+    if bad.get("frames"):
+        lines.append(f"warning: {bad['frames']} frames had invalid depth ({bad['pixels']} pixels NaN, infinite, "
+                     f"negative or beyond {MAX_DEPTH_M:g} m, e.g. a wrong depth unit): read as no measurement")
     if s.get("stuck_threads"):
-        lines.append(f"warning: {', '.join(s['stuck_threads'])} did not stop within {JOIN_TIMEOUT_S:.0f} s")
+        when = "before the second signal" if s.get("second_signal") else f"within {JOIN_TIMEOUT_S:.0f} s"
+        lines.append(f"warning: {', '.join(s['stuck_threads'])} did not stop {when}")
     return "\n".join(lines)

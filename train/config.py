@@ -141,9 +141,16 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
     data: dict = {}
     if path is not None:
         path = recipe_path(path)
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise AmfEdgeError(f"config {path}: expected a mapping of sections, got {type(data).__name__}")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise AmfEdgeError(f"config {path} is not valid YAML ({' '.join(str(e).split())})") from None
+        if not isinstance(data, dict) or not data:
+            # an empty file must not quietly train the defaults (300 epochs on the default data)
+            got = "is empty" if data is None or data == {} else f"holds a {type(data).__name__}"
+            raise AmfEdgeError(f"config {path} {got}; a recipe is a YAML mapping of sections: model (preset, ...), "
+                               "data (train, height, width, batch_size, ...), optim (stages of epochs and learning "
+                               "rates, ...), as in train/configs/synthetic-r18.yaml")
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:

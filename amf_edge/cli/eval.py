@@ -39,8 +39,16 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from amf_edge.datasets import open_dataset
+    from amf_edge.errors import AmfEdgeError
     from amf_edge.train.evaluate import format_scores
 
+    if args.limit is not None and args.limit < 1:
+        raise AmfEdgeError(f"--limit must be at least 1, got {args.limit}")
+    if args.save_images < 0:
+        raise AmfEdgeError(f"--save-images must be 0 or more, got {args.save_images}")
+    if not args.model.is_file():
+        raise AmfEdgeError(f"model {args.model} does not exist" if not args.model.exists()
+                           else f"model {args.model} is not a file")
     dataset = open_dataset(args.data, args.split)
     if args.model.suffix == ".onnx":
         result, labels = _evaluate_onnx(args, dataset)
@@ -71,10 +79,20 @@ def _evaluate_checkpoint(args, dataset):
 
 
 def _evaluate_onnx(args, dataset):
+    from amf_edge.cli.main import broken_model_metadata
+    from amf_edge.errors import AmfEdgeError
+    from amf_edge.lazy import require_module
     from amf_edge.metrics import score_predictions
     from amf_edge.onnxrt import OnnxPredictor
 
-    predict = OnnxPredictor(args.model)
+    state = require_module("onnxruntime", "evaluating ONNX models").capi.onnxruntime_pybind11_state
+    try:
+        with broken_model_metadata(args.model):
+            predict = OnnxPredictor(args.model)
+    except (state.InvalidProtobuf, state.InvalidGraph, state.Fail, state.NoSuchFile, state.InvalidArgument,
+            state.NotImplemented) as e:  # truncated, corrupt, not ONNX at all
+        raise AmfEdgeError(f"ONNX Runtime cannot load {args.model} ({str(e).strip()}); expected an ONNX model "
+                           "written by `amf-edge export` or `amf-edge quantize`: export it again") from None
     labels = predict.contract.labels
     _check_classes(args, dataset, labels)
     save = _picture_writer(args.out / "images", labels, args.save_images) if args.out else None

@@ -16,7 +16,9 @@ examples:
   amf-edge run r18.engine --source bag://walk.bag --sink video://walk.mp4 --sink masks://walk-masks
   amf-edge run runs/r18/best.pt --source "synthetic://?n=20" --backend torch --max-frames 10
 
-Ctrl-C stops a run cleanly: the video is finalized, statistics written, the summary printed (exit 130).
+Ctrl-C stops a run cleanly: the video is finalized, statistics written, the summary printed (exit 130);
+SIGTERM (systemd, docker stop) and SIGHUP (a closed terminal) do the same (exit 143 and 129). A second
+signal stops waiting for the model and the camera, but every file is still finished.
 """
 
 from __future__ import annotations
@@ -59,9 +61,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from amf_edge.cli.main import broken_model_metadata
     from amf_edge.errors import AmfEdgeError
     from amf_edge.runtime.backends import open_backend
-    from amf_edge.runtime.pipeline import Pipeline
+    from amf_edge.runtime.pipeline import Pipeline, stop_signals
     from amf_edge.runtime.sinks import sink_from_uri
     from amf_edge.runtime.sources import open_source
 
@@ -70,11 +73,29 @@ def run(args: argparse.Namespace) -> int:
     if args.queue is not None and args.queue < 1:
         raise AmfEdgeError(f"--queue must be at least 1, got {args.queue}")
     sinks = [sink_from_uri(uri) for uri in args.sink]  # URIs checked before the model loads
-    with open_backend(args.model, args.backend, device=args.device, threads=args.threads) as backend:
-        with open_source(args.source) as source:
-            if not sinks:
-                print("no --sink given: frames are processed and counted only "
-                      "(add e.g. --sink window, --sink video://out.mp4 or --sink http://127.0.0.1:8080)")
-            Pipeline(source, backend, sinks, policy=args.policy, max_frames=args.max_frames,
-                     queue_size=args.queue).run()
+    with stop_signals():  # SIGTERM and SIGHUP stop the run like Ctrl-C
+        with broken_model_metadata(args.model):
+            backend = open_backend(args.model, args.backend, device=args.device, threads=args.threads)
+        with backend:
+            with open_source(args.source) as source:
+                if not sinks:
+                    print("no --sink given: frames are processed and counted only "
+                          "(add e.g. --sink window, --sink video://out.mp4 or --sink http://127.0.0.1:8080)")
+                pipeline = Pipeline(source, backend, sinks, policy=args.policy, max_frames=args.max_frames,
+                                    queue_size=args.queue)
+                try:
+                    pipeline.run()
+                except BaseException as e:
+                    _unless_workers_alive(pipeline, e)
+                    raise
+                _unless_workers_alive(pipeline, None)
     return 0
+
+
+def _unless_workers_alive(pipeline, error: BaseException | None) -> None:
+    """The sinks are closed; if a worker thread still runs inside the source or the backend (a second signal
+    cut the wait short, or it hung), closing them under it could crash the process: leave at once instead."""
+    if pipeline.workers_alive():
+        from amf_edge.cli.main import leave_now
+
+        leave_now("run", error)

@@ -21,7 +21,15 @@ from amf_edge.errors import AmfEdgeError
 from amf_edge.labels import LabelSet
 from amf_edge.runtime.backends.base import Backend
 from amf_edge.runtime.frames import Frame
-from amf_edge.runtime.pipeline import LATENCY_STAGES, FrameQueue, Pipeline, _Closed, format_summary
+from amf_edge.runtime.pipeline import (
+    LATENCY_STAGES,
+    FrameQueue,
+    Interrupted,
+    Pipeline,
+    _Closed,
+    format_summary,
+    stop_signals,
+)
 from amf_edge.runtime.sinks import Sink, StopStream, sink_from_uri
 from amf_edge.runtime.sources.base import Source
 from amf_edge.sample import RGBDSample
@@ -283,6 +291,56 @@ def test_ctrl_c_during_a_frame_takes_effect_after_every_sink_has_it():
     assert first.indices == second.indices == [0, 1, 2, 3] and pipeline.summary["frames_out"] == 4
     check_accounting(pipeline.summary)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+
+
+def send_later(*steps):
+    """(seconds, signal) steps, sent to this process from another thread."""
+    def send():
+        for delay, signum in steps:
+            time.sleep(delay)
+            os.kill(os.getpid(), signum)
+
+    threading.Thread(target=send, daemon=True).start()
+
+
+def test_sigterm_stops_like_ctrl_c_inside_stop_signals(tmp_path):
+    stats = tmp_path / "stats.json"
+    pipeline = Pipeline(FakeSource(10_000, delay=0.005), FakeBackend(), [RecordingSink(), sink_from_uri(f"stats://{stats}")],
+                        echo=False)
+    send_later((0.3, signal.SIGTERM))
+    with pytest.raises(Interrupted) as stopped, stop_signals():
+        pipeline.run()
+    assert stopped.value.signum == signal.SIGTERM and isinstance(stopped.value, KeyboardInterrupt)
+    assert pipeline.summary["stopped_by"] == "interrupt" and pipeline.summary["frames_out"] >= 1
+    assert json.loads(stats.read_text())["summary"]["frames_out"] == pipeline.summary["frames_out"]
+    check_accounting(pipeline.summary)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_signal_stops_waiting_for_the_worker_threads(tmp_path):
+    """The first SIGINT ends the run; the second, while the shutdown waits for an inference that takes seconds,
+    ends the wait: the sinks are still closed, the thread is reported, and the call returns at once (the old
+    code raised KeyboardInterrupt inside the join: no sink was closed)."""
+    stats, recorder = tmp_path / "stats.json", RecordingSink()
+    pipeline = Pipeline(FakeSource(100), FakeBackend(delay=3.0), [recorder, sink_from_uri(f"stats://{stats}")],
+                        echo=False, warmup=False)
+    send_later((0.4, signal.SIGINT), (0.2, signal.SIGINT))  # both inside the first inference
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.run()
+        assert time.monotonic() - start < 2.0
+        assert pipeline.workers_alive() == ["amf-edge-infer"]
+        summary = pipeline.summary
+        assert summary["stopped_by"] == "interrupt" and summary["second_signal"] is True
+        assert summary["stuck_threads"] == ["amf-edge-infer"] and "before the second signal" in format_summary(summary)
+        check_accounting(summary)  # the frame the thread still holds counts as dropped at shutdown
+        assert recorder.closed == 1 and json.loads(stats.read_text())["summary"]["stopped_by"] == "interrupt"
+    finally:
+        for t in pipeline_threads():
+            t.join(10)
+    assert not pipeline.workers_alive()
 
 
 def test_a_sink_asking_to_stop_ends_the_run_normally():
