@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from toy_onnx import video_frames
 
 from amf_edge.cli.main import main
 from amf_edge.files import file_sha256
@@ -35,13 +36,6 @@ def models(tiny_checkpoint, tmp_path_factory):
                             height=H, width=W)
     return pt, onnx_path
 
-
-def video_frames(path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    n = 0
-    while capture.read()[0]:
-        n += 1
-    return n
 
 
 def test_run_streams_into_every_file_sink(models, tmp_path, capsys):

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from toy_onnx import toy_model, video_frames
 
 pytestmark = pytest.mark.edge
 onnx = pytest.importorskip("onnx")
@@ -26,60 +26,9 @@ H, W = 48, 64
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def toy_model(path: Path, height: int = H, width: int = W, conv_channels: int = 32) -> Path:
-    """labels = argmax over the RGB channels, plus 0 × (two 9×9 convolutions of the picture and the mean depth):
-    a few ms of real ONNX Runtime work per frame."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    c = conv_channels
-    nodes = [
-        helper.make_node("Cast", ["rgb"], ["rgbf"], to=TensorProto.FLOAT),
-        helper.make_node("Transpose", ["rgbf"], ["nchw"], perm=[0, 3, 1, 2]),
-        helper.make_node("Conv", ["nchw", "w1"], ["c1"], pads=[4, 4, 4, 4]),
-        helper.make_node("Conv", ["c1", "w2"], ["c2"], pads=[4, 4, 4, 4]),
-        helper.make_node("ReduceMean", ["c2"], ["cm"], keepdims=0),
-        helper.make_node("ReduceMean", ["depth"], ["dm"], keepdims=0),
-        helper.make_node("Add", ["cm", "dm"], ["m"]),
-        helper.make_node("Mul", ["m", "zero"], ["z"]),
-        helper.make_node("Add", ["rgbf", "z"], ["logits"]),
-        helper.make_node("ArgMax", ["logits"], ["index"], axis=3, keepdims=0),
-        helper.make_node("Cast", ["index"], ["labels"], to=TensorProto.UINT8),
-    ]
-    graph = helper.make_graph(
-        nodes, "toy",
-        [helper.make_tensor_value_info("rgb", TensorProto.UINT8, [1, height, width, 3]),
-         helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, height, width])],
-        [helper.make_tensor_value_info("labels", TensorProto.UINT8, [1, height, width])],
-        initializer=[numpy_helper.from_array(np.zeros((), np.float32), "zero"),
-                     numpy_helper.from_array(rng.standard_normal((c, 3, 9, 9)).astype(np.float32), "w1"),
-                     numpy_helper.from_array(rng.standard_normal((c, c, 9, 9)).astype(np.float32), "w2")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    meta = {"labels": {"name": "toy", "names": ["red", "green", "blue"],
-                       "palette": [[255, 0, 0], [0, 255, 0], [0, 0, 255]]},
-            "input_contract": {"rgb": {"dtype": "uint8", "shape": ["N", height, width, 3], "channel_order": "RGB"},
-                               "depth": {"dtype": "float32", "shape": ["N", height, width], "unit": "metre",
-                                         "invalid": 0.0},
-                               "outputs": ["labels"]},
-            "precision": "fp32"}
-    for key, value in meta.items():
-        model.metadata_props.add(key=f"amf_edge.{key}", value=json.dumps(value))
-    onnx.save(model, str(path))
-    return path
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    return toy_model(tmp_path_factory.mktemp("signals") / "toy.onnx")
-
-
-def video_frames(path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    n = 0
-    while capture.read()[0]:
-        n += 1
-    return n
+    return toy_model(tmp_path_factory.mktemp("signals") / "toy.onnx", H, W, conv_channels=32)
 
 
 def start(model: Path, out: Path) -> subprocess.Popen:

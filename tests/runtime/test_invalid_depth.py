@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from toy_onnx import toy_model
 
 from amf_edge.sample import MAX_DEPTH_M, RGBDSample, sanitize_depth_m
 
@@ -18,44 +19,12 @@ pytestmark = pytest.mark.edge
 H, W = 24, 32
 
 
-def toy_model(path, height=H, width=W):
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-
-    nodes = [
-        helper.make_node("Cast", ["rgb"], ["rgbf"], to=TensorProto.FLOAT),
-        helper.make_node("ReduceMean", ["depth"], ["dm"], keepdims=0),
-        helper.make_node("Mul", ["dm", "zero"], ["z"]),  # NaN × 0 = NaN: one NaN poisons every logit
-        helper.make_node("Add", ["rgbf", "z"], ["logits"]),
-        helper.make_node("ArgMax", ["logits"], ["index"], axis=3, keepdims=0),
-        helper.make_node("Cast", ["index"], ["labels"], to=TensorProto.UINT8),
-    ]
-    graph = helper.make_graph(
-        nodes, "toy",
-        [helper.make_tensor_value_info("rgb", TensorProto.UINT8, [1, height, width, 3]),
-         helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, height, width])],
-        [helper.make_tensor_value_info("labels", TensorProto.UINT8, [1, height, width])],
-        initializer=[numpy_helper.from_array(np.zeros((), np.float32), "zero")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    meta = {"labels": {"name": "toy", "names": ["red", "green", "blue"],
-                       "palette": [[255, 0, 0], [0, 255, 0], [0, 0, 255]]},
-            "input_contract": {"rgb": {"dtype": "uint8", "shape": ["N", height, width, 3], "channel_order": "RGB"},
-                               "depth": {"dtype": "float32", "shape": ["N", height, width], "unit": "metre",
-                                         "invalid": 0.0},
-                               "outputs": ["labels"]}}
-    for key, value in meta.items():
-        model.metadata_props.add(key=f"amf_edge.{key}", value=json.dumps(value))
-    onnx.save(model, str(path))
-    return path
-
-
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
     pytest.importorskip("onnxruntime")
     from amf_edge.runtime.backends import open_backend
 
-    with open_backend(toy_model(tmp_path_factory.mktemp("depth") / "toy.onnx")) as b:
+    with open_backend(toy_model(tmp_path_factory.mktemp("depth") / "toy.onnx", H, W)) as b:
         yield b
 
 

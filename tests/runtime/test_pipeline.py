@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import pytest
+from toy_onnx import video_frames
 
 from amf_edge.contract import ModelContract
 from amf_edge.errors import AmfEdgeError
@@ -135,14 +136,6 @@ def check_accounting(summary):
     assert summary["frames_in"] == summary["frames_out"] + d["capture"] + d["output"] + d["shutdown"]
     assert summary["dropped_total"] == sum(d.values())
 
-
-def video_frames(path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    n = 0
-    while capture.read()[0]:
-        n += 1
-    capture.release()
-    return n
 
 
 def test_lossless_processes_every_frame_in_order(capsys):
