@@ -94,8 +94,7 @@ class RGBDSample:
     def depth_m(self) -> np.ndarray:
         """Depth in metres as float32, 0 where invalid: no measurement, or a value no sensor gives (beyond
         MAX_DEPTH_M, or not finite: a depth unit so large that float32 overflows)."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            depth = self.depth.astype(np.float32) * np.float32(self.depth_unit)
+        depth = self._scaled_depth()
         if self._depth_can_be_invalid():
             depth, _ = sanitize_depth_m(depth)
         return depth
@@ -105,9 +104,12 @@ class RGBDSample:
         when no uint16 count times the depth unit can be)."""
         if not self._depth_can_be_invalid():
             return 0
+        return sanitize_depth_m(self._scaled_depth())[1]
+
+    def _scaled_depth(self) -> np.ndarray:
+        """Counts times the unit as float32, unchecked (a huge unit overflows to inf: sanitize_depth_m's job)."""
         with np.errstate(over="ignore", invalid="ignore"):
-            depth = self.depth.astype(np.float32) * np.float32(self.depth_unit)
-        return sanitize_depth_m(depth)[1]
+            return self.depth.astype(np.float32) * np.float32(self.depth_unit)
 
     def _depth_can_be_invalid(self) -> bool:
         # uint16 counts times a positive unit are ≥ 0; only a large (or infinite) unit can leave the range
