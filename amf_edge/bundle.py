@@ -78,6 +78,9 @@ class Bundle:
     engine_sha256: str
     layers: str | None = None  # file name of the engine inspector report, beside the engine
     tools: dict[str, Any] = field(default_factory=dict)
+    # `amf-edge build --check`: how the engine agreed with its ONNX on this GPU (amf_edge.convert.check); not in
+    # the key: checking describes an engine, it does not change it
+    check: dict[str, Any] | None = None
 
     @property
     def sidecar_path(self) -> Path:
@@ -93,7 +96,21 @@ class Bundle:
             "engine": {"file": self.engine_path.name, "sha256": self.engine_sha256, "layers": self.layers},
             "onnx": self.onnx, "tensorrt": self.tensorrt, "gpu": asdict(self.device), "precision": self.precision,
             "options": self.options, "tools": self.tools, "metadata": self.metadata,
+            **({"check": self.check} if self.check is not None else {}),
         }
+
+    def check_note(self) -> str | None:
+        """One line on how the engine agreed with its ONNX when it was checked; None when it never was."""
+        c = self.check
+        if not isinstance(c, dict) or not isinstance(c.get("label_agreement"), (int, float)):
+            return None
+        minimum = (c.get("thresholds") or {}).get("min_label_agreement")
+        line = (f"checked against {c.get('against', 'its ONNX')}: {c['label_agreement']:.1f} % labels equal on "
+                f"{c.get('frames', '?')} {c.get('frames_from', '')} frames".replace("  ", " ")
+                + (f" (min {minimum:g} %)" if isinstance(minimum, (int, float)) else ""))
+        if c.get("passed"):
+            return line
+        return line + ": below the check's thresholds, the engine disagrees with its ONNX (`amf-edge check` says how)"
 
     def rebuild_command(self) -> str:
         """The `amf-edge build` command that makes this engine again (on the machine it runs on)."""
@@ -155,6 +172,7 @@ def read_bundle(engine_path: str | os.PathLike) -> Bundle:
             engine_path=engine_path, metadata=d["metadata"], onnx=d["onnx"], tensorrt=d["tensorrt"],
             device=Device(**d["gpu"]), precision=d["precision"], options=d["options"], key=d["key"],
             engine_sha256=d["engine"]["sha256"], layers=d["engine"].get("layers"), tools=d.get("tools", {}),
+            check=d.get("check"),
         )
     except (ValueError, KeyError, TypeError) as e:
         raise AmfEdgeError(f"{side} is not an amf-edge engine sidecar ({e}); rebuild with "

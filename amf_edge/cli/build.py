@@ -18,6 +18,12 @@ examples:
   amf-edge build r18.int8.onnx -o r18.int8-dla.engine --dla 0          # Jetson Orin: DLA core 0, GPU fallback
   amf-edge build r18.fp16.onnx -o r18.engine --version-compatible --hardware-compat ampere+
   amf-edge build r18.onnx -o r18-int8.engine --int8 --calib calib_data/nyudv2   # TensorRT 10 only
+  amf-edge build r18.int8.onnx -o r18.engine --check   # then compare the engine with its ONNX (amf-edge check)
+
+--check runs `amf-edge check ENGINE --against MODEL.onnx` on this GPU right after the build (or on the
+kept bundle), on the calibration frames: --check-frames, else --calib, else the set the ONNX was quantized
+on where calib_data/ holds it, else synthetic scenes. The result goes into the sidecar, and `amf-edge run`
+prints it when it loads the engine; exit status 1 when the engine misses the check's thresholds.
 """
 
 from __future__ import annotations
@@ -53,6 +59,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     legacy.add_argument("--fp16", action="store_true", help="let TensorRT use FP16 kernels")
     legacy.add_argument("--int8", action="store_true", help="INT8 with entropy calibration (needs --calib)")
     legacy.add_argument("--calib", type=Path, metavar="calib_data/NAME", help="calibration set for --int8")
+    check = parser.add_argument_group("check")
+    check.add_argument("--check", action="store_true",
+                       help="compare the engine with its ONNX after the build and record the result in the sidecar")
+    check.add_argument("--check-frames", type=Path, metavar="calib_data/NAME",
+                       help="frames for --check (default: --calib, the ONNX's calibration set, or synthetic scenes)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +75,31 @@ def run(args: argparse.Namespace) -> int:
                            version_compatible=args.version_compatible, hardware_compat=args.hardware_compat,
                            fp16=args.fp16, int8=args.int8)
     calibration = Calibration.from_set(args.calib) if args.calib is not None else None
+    if args.check_frames is not None and not args.check:
+        from amf_edge.errors import AmfEdgeError
+
+        raise AmfEdgeError("--check-frames is only used by --check; add --check or drop --check-frames")
     build_engine(args.onnx, args.output, options, calibration=calibration, timing_cache=args.timing_cache,
                  force=args.force)
-    return 0
+    return check_engine(args) if args.check else 0
+
+
+def check_engine(args: argparse.Namespace) -> int:
+    """--check: the engine against its ONNX on calibration frames, the result into the sidecar."""
+    from amf_edge.cli.check import DEFAULT_FRAMES, frames
+    from amf_edge.contract import read_metadata
+    from amf_edge.convert.check import check_models, record_check
+
+    meta = read_metadata(args.onnx)
+    chosen = args.check_frames or args.calib
+    if chosen is None:
+        recorded = ((meta.get("quantization") or {}).get("calibration") or {}).get("set")
+        if recorded and (Path("calib_data") / recorded / "manifest.json").is_file():
+            chosen = Path("calib_data") / recorded
+    _, height, width, _ = meta["input_contract"]["rgb"]["shape"]
+    samples, what = frames(argparse.Namespace(frames=chosen), height, width, DEFAULT_FRAMES)
+    result = check_models(args.output, args.onnx, samples, frames_from=what, limit=DEFAULT_FRAMES)
+    record_check(args.output, result)
+    print(result.summary())
+    return 0 if result.passed else 1
 

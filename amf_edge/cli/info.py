@@ -29,8 +29,14 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from amf_edge.errors import AmfEdgeError
     from amf_edge.models.profile import profile
 
+    if Path(args.preset).exists() or Path(args.preset).suffix in (".onnx", ".engine", ".pt"):
+        raise AmfEdgeError(f"{args.preset} is a file, and `info` describes presets (asymfusion-r18, ...); "
+                           f"what a model file holds: amf-edge inspect {args.preset}")
     result = profile(model_config_from_args(args), args.height, args.width).to_dict()
     result = {"preset": args.preset, **result}
     print(json.dumps(result, indent=2) if args.json else format_text(result))

@@ -19,8 +19,8 @@ from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import EXTRAS, missing_module_message
 
 # command → its module, amf_edge.cli.<command> ('-' becomes '_'), in the order of `amf-edge --help`
-COMMANDS = ["info", "import-reference", "demo", "train", "eval", "export", "record", "quantize", "build", "run",
-            "calib", "bench"]
+COMMANDS = ["info", "import-reference", "demo", "train", "eval", "export", "record", "quantize", "build", "check",
+            "run", "calib", "bench", "inspect"]
 
 
 def command_module(name: str) -> str:
