@@ -15,6 +15,7 @@ SCHEMES = {
     "bag": "amf_edge.runtime.sources.realsense:BagSource",
     "tum": "amf_edge.runtime.sources.tum:TumSource",
     "folder": "amf_edge.runtime.sources.folder:FolderSource",
+    "rosbag": "amf_edge.runtime.sources.rosbag:RosbagSource",
 }
 
 
