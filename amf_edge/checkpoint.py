@@ -22,6 +22,9 @@ from amf_edge.preprocess import PreprocessSpec
 
 FORMAT = "amf-edge-checkpoint"
 FORMAT_VERSION = 1
+# What torch.load raises for a file that is not a PyTorch file at all: the unpickler reads junk bytes as
+# opcodes, and they fail in whatever way they happen to (a junk file's KeyError is its memo lookup).
+LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, IndexError, TypeError)
 
 
 @dataclass
@@ -64,15 +67,24 @@ def save_checkpoint(path: str | os.PathLike, model: AsymFusion, *, labels: Label
     if train_state is not None:
         payload["train_state"] = train_state
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk (or Ctrl-C) mid-write leaves neither half a file nor a .tmp
+        raise
     return path
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Load an amf-edge checkpoint; the model comes back in eval mode on `map_location`."""
     payload = read_payload(path, map_location)
-    model = AsymFusion(ModelConfig.from_dict(payload["model_config"]))
+    try:
+        model = AsymFusion(ModelConfig.from_dict(payload["model_config"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise AmfEdgeError(f"{path}: its model config is broken ({type(e).__name__}: {e}); the file was changed "
+                           "after amf-edge wrote it: train or import it again") from None
+    _check_weights(path, model, payload.get("state_dict"))
     model.load_state_dict(payload["state_dict"])
     model.to(map_location).eval()
     return Checkpoint(
@@ -83,8 +95,31 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     )
 
 
+def _check_weights(path: str | os.PathLike, model: AsymFusion, state: object) -> None:
+    """Raise AmfEdgeError, in one line, unless `state` has exactly the model's keys and shapes (torch's own
+    error is a traceback listing every key)."""
+    c = model.config
+    what = f"the model its config describes ({c.backbone}, {c.num_classes} classes)"
+    if not isinstance(state, dict):
+        raise AmfEdgeError(f"{path} holds no weights (state_dict is {type(state).__name__}); expected a file written "
+                           "by amf-edge train or import-reference")
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} {tuple(getattr(state[k], 'shape', ()))} instead of {tuple(v.shape)}"
+             for k, v in expected.items() if k in state and tuple(getattr(state[k], "shape", ())) != tuple(v.shape)]
+    problems = [f"{len(found)} {kind} (e.g. {', '.join(found[:2])})"
+                for kind, found in (("missing", missing), ("unexpected", unexpected), ("with another shape", wrong))
+                if found]
+    if problems:
+        raise AmfEdgeError(f"{path}: its weights do not fit {what}: {'; '.join(problems)}; the file was changed after "
+                           "amf-edge wrote it, or written by another tool: train or import it again")
+
+
 def unpickling_reason(error: Exception) -> str:
     """The informative line of a `torch.load(weights_only=True)` failure (which global was refused)."""
+    if not isinstance(error, (pickle.UnpicklingError, RuntimeError)):
+        return f"it does not parse as a PyTorch file: {type(error).__name__} {error}"  # junk, or cut off (EOFError)
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     line = next((line for line in lines if "GLOBAL" in line), lines[0] if lines else type(error).__name__)
     return line.split(". Please use")[0]  # torch goes on to suggest allow-listing it: not for us to advise
@@ -98,7 +133,7 @@ def read_payload(path: str | os.PathLike, map_location: str | torch.device = "cp
                            "expected a file written by amf-edge train or import-reference")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
+    except LOAD_ERRORS as e:
         raise AmfEdgeError(
             f"{path} is not a loadable amf-edge checkpoint ({unpickling_reason(e)}); "
             "files from other tools are converted with `amf-edge import-reference`"

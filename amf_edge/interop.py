@@ -7,14 +7,13 @@ an error that names what differs, never a half-loaded model.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from amf_edge.checkpoint import unpickling_reason
+from amf_edge.checkpoint import LOAD_ERRORS, unpickling_reason
 from amf_edge.config import BACKBONES, MODALITIES
 from amf_edge.errors import AmfEdgeError
 from amf_edge.models import AsymFusion
@@ -168,7 +167,7 @@ def _torch_load(path: str | os.PathLike, *, allow_numpy_scalars: bool):
     try:
         with torch.serialization.safe_globals(_numpy_scalar_globals() if allow_numpy_scalars else []):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
+    except LOAD_ERRORS as e:
         raise AmfEdgeError(
             f"{path} cannot be loaded safely (weights_only=True): {unpickling_reason(e)}; expected a PyTorch "
             "file holding tensors and plain values"

@@ -230,8 +230,10 @@ def time_pipeline(subject: Subject, frames: Sequence[Frame], count: int, *, star
     on_worker(lambda stop: _infer(subject, start))  # untimed: the caches, on a thread like the pipeline's
     collector = _Collector()
     source = ReplaySource(frames, count, start=start, rate=rate)
+    # frame_log=count: the pipeline's log is bounded (the last frames of a long run), and the timeline wants
+    # every frame of the turn
     pipeline = Pipeline(source, subject.backend, [*(sink_from_uri(u) for u in sinks), collector], policy=policy,
-                        warmup=False, echo=False)
+                        warmup=False, echo=False, frame_log=count)
     pipeline.run()
     subject.runs.append(collector.report)
     if collector.report is not None:

@@ -23,7 +23,7 @@ import importlib
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -112,19 +112,26 @@ def choose_streams(device: object, *, width: int | None = None, height: int | No
     wanted = {"depth": ("z16",), "color": color_formats}
     found: dict[str, list[tuple[int, StreamChoice]]] = {"depth": [], "color": []}
     modes = []
-    for sensor in device.query_sensors():
-        for profile in sensor.get_stream_profiles():
-            if not profile.is_video_stream_profile():
-                continue
-            stream = profile.stream_type().name
-            modes.append(_mode(profile))
-            if stream not in wanted or profile.format().name not in wanted[stream]:
-                continue
-            v = profile.as_video_stream_profile()
-            if ((width, height, fps) != (None, None, None)
-                    and (v.width(), v.height(), profile.fps()) != (width, height, fps)):
-                continue
-            found[stream].append((wanted[stream].index(profile.format().name), StreamChoice(sensor, profile)))
+    try:
+        # librealsense reads a recording's sensors lazily and fails with a bare "map::at" when one that the
+        # file names has no streams (a recording made with depth or colour switched off)
+        profiles = [(sensor, profile) for sensor in device.query_sensors() for profile in sensor.get_stream_profiles()]
+    except RuntimeError as e:
+        raise AmfEdgeError(f"librealsense cannot list the streams of {what} ({e}): it lacks the depth stream "
+                           f"(z16) or the colour stream ({'/'.join(color_formats)}); amf-edge needs both: record "
+                           "with depth and colour enabled (`amf-edge record` does)") from None
+    for sensor, profile in profiles:
+        if not profile.is_video_stream_profile():
+            continue
+        stream = profile.stream_type().name
+        modes.append(_mode(profile))
+        if stream not in wanted or profile.format().name not in wanted[stream]:
+            continue
+        v = profile.as_video_stream_profile()
+        if ((width, height, fps) != (None, None, None)
+                and (v.width(), v.height(), profile.fps()) != (width, height, fps)):
+            continue
+        found[stream].append((wanted[stream].index(profile.format().name), StreamChoice(sensor, profile)))
     missing = [s for s in ("depth", "color") if not found[s]]
     if missing:
         asked = f" at {width}×{height}@{fps}" if width is not None else ""
@@ -145,15 +152,22 @@ def depth_unit_of(device: object) -> float:
 class _Handoff:
     """Frames from librealsense's callback threads to the reader: blocking (lossless) or newest-wins."""
 
-    def __init__(self, lossless: bool) -> None:
+    def __init__(self, lossless: bool, position: Callable[[], int] | None = None) -> None:
         self.lossless = lossless
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         self.closing = False
         self.dropped = 0
+        self.position = position  # a playback's position (ns into the recording), read as each frame arrives
+        self.played_ns = 0  # the furthest position a frame arrived at
 
     def __call__(self, frame: object) -> None:
         # Runs on librealsense's threads: never raise here, and never block once the reader is closing
         # (sensor.stop() waits for this callback to return).
+        if self.position is not None:
+            try:
+                self.played_ns = max(self.played_ns, self.position())
+            except RuntimeError:
+                pass  # the player is stopping; the frame itself still counts below
         if self.lossless:
             while not self.closing:
                 try:
@@ -201,6 +215,7 @@ class RealSenseReader:
         self.delivered = 0
         self._dropped = 0  # by earlier passes; the current one counts in its handoff
         self.timestamp_domain: str | None = None
+        self.ended_early: str | None = None  # a playback librealsense stopped before the end of its file
         self._handoff: _Handoff | None = None
         self._started: list[object] = []
         self._resuming: threading.Thread | None = None
@@ -211,7 +226,8 @@ class RealSenseReader:
         """One pass: until the recording ends, or forever for a camera. Frame.index is the colour frame number."""
         rs = self.rs
         self._dropped = self.dropped
-        handoff = self._handoff = _Handoff(lossless=not self.live)
+        handoff = self._handoff = _Handoff(lossless=not self.live,
+                                           position=self.playback.get_position if self.playback else None)
         if self.playback is not None:
             self.playback.set_real_time(self.live)
             self.playback.pause()  # nothing plays until both sensors listen (see the module docstring)
@@ -254,8 +270,28 @@ class RealSenseReader:
                     yield self._to_frame(c.payload, d.payload)
                 self._check_pairing(domains)
             self.sync.finish()
+            if self.playback is not None:
+                self._check_played_to_the_end(handoff)
         finally:
             self._stop()
+
+    def _check_played_to_the_end(self, handoff: _Handoff) -> None:
+        """librealsense stops a playback at a record it cannot parse (it prints "Received an invalid TCPROS
+        header" and reports the end of the file): the frames after it are lost without an error. The position
+        of the last frame against the recording's duration tells; a lossless replay fails, a real-time one
+        (frames may be lost anyway) notes it in `ended_early`."""
+        duration = self.playback.get_duration().total_seconds()
+        played = handoff.played_ns / 1e9
+        # the last image may come a little before the end of a file whose last message is of another stream
+        slack = max(3.0 / min(self.depth.fps, self.color.fps), 0.1)
+        if played + slack >= duration:
+            return
+        self.ended_early = (f"cut short by a damaged record: librealsense stopped playing it at {played:.2f} s of "
+                            f"{duration:.2f} s")
+        if not self.live:
+            raise AmfEdgeError(f"{self.what} is {self.ended_early} (its reason is printed above); the {self.delivered} "
+                               "frames before it were played, the rest is lost. Play it with ?realtime=1 to take what "
+                               "is there without this error")
 
     def _check_pairing(self, domains: dict[str, str]) -> None:
         """Fail loudly when the streams never pair, instead of yielding nothing for ever."""

@@ -110,10 +110,11 @@ def write_rs_bag(
     ts = get_typestore(Stores.ROS1_NOETIC)
     ts.register(get_types_from_msg(STREAM_INFO_MSG, "realsense_msgs/msg/StreamInfo"))
     m = ts.types  # message classes by type name
-    streams = {
-        ("Depth", 0): BagStream(depth, depth_intrinsics or _size_intrinsics(depth), "mono16"),
-        ("Color", 1): BagStream(color, color_intrinsics or _size_intrinsics(color), color_encoding),
-    }
+    streams = {}  # an empty frame list leaves its stream out: a recording without depth (or colour)
+    if depth:
+        streams[("Depth", 0)] = BagStream(depth, depth_intrinsics or _size_intrinsics(depth), "mono16")
+    if color:
+        streams[("Color", 1)] = BagStream(color, color_intrinsics or _size_intrinsics(color), color_encoding)
     path.unlink(missing_ok=True)
     with Writer(path) as bag:
         connections = {}
@@ -128,12 +129,14 @@ def write_rs_bag(
         for key, value in (("Name", "amf-edge test bag"), ("Serial Number", "000000000001"),
                            ("Firmware Version", "5.0.0.0")):
             write("/device_0/info", kv, STATIC_NS, m[kv](key=key, value=value))
-        for (_stream, sensor), names in zip(streams, ("Stereo Module", "RGB Camera")):
-            write(f"/device_0/sensor_{sensor}/info", kv, STATIC_NS, m[kv](key="Name", value=names))
-        write("/device_0/sensor_0/option/Depth_Units/value", "std_msgs/msg/Float32", STATIC_NS,
-              m["std_msgs/msg/Float32"](data=depth_unit))
-        write("/device_0/sensor_0/option/Depth_Units/description", "std_msgs/msg/String", STATIC_NS,
-              m["std_msgs/msg/String"](data="Number of meters represented by a single depth unit"))
+        for stream, sensor in streams:
+            name = "Stereo Module" if stream == "Depth" else "RGB Camera"
+            write(f"/device_0/sensor_{sensor}/info", kv, STATIC_NS, m[kv](key="Name", value=name))
+        if depth:
+            write("/device_0/sensor_0/option/Depth_Units/value", "std_msgs/msg/Float32", STATIC_NS,
+                  m["std_msgs/msg/Float32"](data=depth_unit))
+            write("/device_0/sensor_0/option/Depth_Units/description", "std_msgs/msg/String", STATIC_NS,
+                  m["std_msgs/msg/String"](data="Number of meters represented by a single depth unit"))
 
         for (stream, sensor), s in streams.items():
             prefix = f"/device_0/sensor_{sensor}/{stream}_0"

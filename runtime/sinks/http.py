@@ -7,7 +7,13 @@ Serves, from the standard library's ThreadingHTTPServer on its own threads:
   /stats.json   the run's numbers so far (FPS, latency, frames in/out/dropped, backend)
 
 It binds to 127.0.0.1 unless the URI names another address (http://0.0.0.0:8080 for every interface:
-the stream is unauthenticated). Port 0 picks a free port; `url` says which.
+the stream is unauthenticated, so a bind that other machines can reach prints a warning). Port 0 picks a
+free port; `url` says which.
+
+A robot runs for days and its network is not ours: every connection has a socket timeout (`timeout=`,
+default 10 s: a client that sends no request, or stops reading the stream, is dropped instead of holding
+a thread for ever), and at most `clients=` (default 8) are served at once; one more gets a short
+"503 Service Unavailable" that says why, sent from the accepting thread, without a thread of its own.
 
 `write` only keeps a reference to the newest result, so the pipeline never waits for the network.
 One encoder thread turns the newest result into a JPEG while someone is watching (none otherwise),
@@ -20,8 +26,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import html
+import ipaddress
 import json
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,10 +39,12 @@ from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
 from amf_edge.runtime.sinks.base import Result, RunReport, Sink, SinkContext
 from amf_edge.runtime.sinks.views import VIEWS, render
-from amf_edge.uri import choice, parse_uri, positive_float, split_address
+from amf_edge.uri import choice, parse_uri, positive_float, positive_int, split_address
 
 EXAMPLE = "http://127.0.0.1:8080?view=overlay&quality=80"
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
+DEFAULT_CLIENTS = 8  # a few browsers and a recorder; each is a thread and an encoder's worth of bandwidth
+DEFAULT_TIMEOUT_S = 10.0  # the longest a client may keep its connection silent (no request, not reading)
 BOUNDARY = "amfedgeframe"
 
 
@@ -46,7 +56,9 @@ def _quality(text: str) -> int:
 
 
 OPTIONS = {"view": choice(*VIEWS), "quality": (_quality, "a JPEG quality from 1 to 100"),
-           "fps": (positive_float, "frames per second > 0 (a cap on the encoding rate), e.g. 15")}
+           "fps": (positive_float, "frames per second > 0 (a cap on the encoding rate), e.g. 15"),
+           "clients": (positive_int, "the most connections served at once, e.g. 8"),
+           "timeout": (positive_float, "seconds a connection may stay silent before it is closed, e.g. 10")}
 
 
 class HttpSink(Sink):
@@ -65,6 +77,8 @@ class HttpSink(Sink):
         self.port = DEFAULT_PORT if port is None else port
         self.view, self.quality = options.get("view", "overlay"), options.get("quality", 80)
         self.max_fps = options.get("fps")
+        self.max_clients = options.get("clients", DEFAULT_CLIENTS)
+        self.timeout_s = options.get("timeout", DEFAULT_TIMEOUT_S)
         self.url = f"http://{self.host}:{self.port}/"
         self.server: ThreadingHTTPServer | None = None
         self._cond = threading.Condition()
@@ -75,7 +89,7 @@ class HttpSink(Sink):
         self._claimed_seq = 0  # the newest frame the encoder has taken
         self._viewers = 0
         self._closed = False
-        self.encoded = self.skipped = self.served = 0
+        self.encoded = self.skipped = self.served = self.refused = 0
 
     def open(self, context: SinkContext) -> None:
         super().open(context)
@@ -102,6 +116,11 @@ class HttpSink(Sink):
         for t in self._threads:
             t.start()
         print(f"preview at {self.url} (Ctrl-C to stop)", flush=True)
+        if not _loopback(self.host):
+            print(f"warning: the preview listens on {self.host}, which other machines can reach, and has no "
+                  "authentication: anyone on the network can watch. Bind to 127.0.0.1 (the default) and reach it "
+                  "through an SSH tunnel (ssh -L 8080:127.0.0.1:8080 robot) unless the network is trusted",
+                  file=sys.stderr, flush=True)
 
     def write(self, result: Result) -> None:
         with self._cond:
@@ -178,11 +197,61 @@ class HttpSink(Sink):
 
     def stats(self) -> dict:
         return {"written": self.written, "url": self.url, "encoded": self.encoded, "skipped": self.skipped,
-                "served": self.served, "viewers": self._viewers}
+                "served": self.served, "viewers": self._viewers, "refused": self.refused}
+
+
+def _loopback(host: str) -> bool:
+    """Whether only this machine can reach `host` (an address or a name that resolves to loopback ones)."""
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        pass
+    try:
+        return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback
+                   for info in socket.getaddrinfo(host, None))
+    except (OSError, ValueError):
+        return False  # cannot tell: warn
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a client still streaming must not keep the process alive
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._active = 0
+        self._active_lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        """A thread for the connection, or a 503 at once when `clients` are served already."""
+        sink: HttpSink = self.sink
+        request.settimeout(sink.timeout_s)
+        with self._active_lock:
+            full = self._active >= sink.max_clients
+            if not full:
+                self._active += 1
+        if full:
+            sink.refused += 1
+            body = (f"the preview serves {sink.max_clients} connections at once and all are taken; close one, "
+                    "or start the run with a higher http://...?clients=N\n").encode()
+            with contextlib.suppress(OSError):  # a client that went away (or never reads) is not our problem
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                                b"Retry-After: 5\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+                                + body)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            with self._active_lock:
+                self._active -= 1
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._active_lock:
+                self._active -= 1
 
 
 class _Server6(_Server):
@@ -210,8 +279,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._stream(sink)
             else:
                 self._send(404, "text/plain", b"not found; try / or /stream.mjpg\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the viewer went away
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the viewer went away, or stopped reading for `timeout` seconds
 
     def _send(self, status: int, kind: str, body: bytes) -> None:
         self.send_response(status)
