@@ -18,6 +18,7 @@ EXTRAS = {
     "onnx": ("runtime", None),
     "onnxruntime": ("runtime", None),
     "cv2": ("runtime", None),
+    "av": ("runtime", None),  # PyAV: H.264 video
     "yaml": ("runtime", None),
     "tqdm": ("runtime", None),
     "onnxscript": ("convert", None),
@@ -26,6 +27,7 @@ EXTRAS = {
     "polygraphy": ("convert", None),
     "matplotlib": ("bench", None),
     "pyrealsense2": ("realsense", None),
+    "rosbags": ("ros", None),
     "cuda": ("trt", None),
     "pycuda": ("trt", "pycuda"),
     "tensorrt": (None, "pip install tensorrt (on Jetson it comes with JetPack: sudo apt install python3-libnvinfer)"),

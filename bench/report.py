@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 from amf_edge import __version__
 from amf_edge.bench.measure import Subject, peak_rss_mib
 from amf_edge.bench.stats import ratio, summarize, throughput
+from amf_edge.files import write_text_replacing
 from amf_edge.runtime.pipeline import STAGES
 
 SCHEMA = "amf-edge.bench/1"
@@ -153,9 +153,7 @@ def assemble(subjects: Sequence[Subject], *, command: str, environment: dict, se
 def write_json(report: dict, path: Path) -> Path:
     """Atomically: a report is whole or absent."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1, default=_plain) + "\n")
-    os.replace(tmp, path)
+    write_text_replacing(path, json.dumps(report, indent=1, default=_plain) + "\n")
     return path
 
 

@@ -32,7 +32,7 @@ from amf_edge.contract import ModelContract, encode_metadata, read_metadata
 from amf_edge.convert.calib_cache import cache_key, check_cache, read_cache, write_cache
 from amf_edge.convert.lint import check_tensorrt_parsable
 from amf_edge.errors import AmfEdgeError
-from amf_edge.files import file_sha256
+from amf_edge.files import file_sha256, replacing
 from amf_edge.lazy import require_module
 
 PRECISIONS = ("fp16", "int8", "int8-cpu")
@@ -310,32 +310,32 @@ def make_variant(src: str | Path, out: str | Path, options: QuantizeOptions, *, 
         raise AmfEdgeError(f"{src} is already a {meta['precision']} model; quantize the FP32 export "
                            "(`amf-edge export CKPT -o model.onnx`)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    info: dict = {}
-    if options.precision == "fp16":
-        model = onnx.load(str(src))
-        name_nodes(model)
-        model = to_fp16(model, options.keep)
-    else:
-        if calib is None:
-            raise AmfEdgeError(f"{options.precision} needs a calibration set: pass --calib calib_data/NAME "
-                               "(make one with `amf-edge calib collect`)")
-        if options.quantizer == "modelopt":  # calibrates on every run: no calibration cache
-            info = quantize_modelopt(src, tmp, options, calib, ModelContract.from_metadata(meta))
+    # the variant is written under a hidden name and renamed when whole: a failure (a full disk) leaves no half file
+    with replacing(out, f"{options.precision} model") as tmp:
+        info: dict = {}
+        if options.precision == "fp16":
+            model = onnx.load(str(src))
+            name_nodes(model)
+            model = to_fp16(model, options.keep)
         else:
-            cache = Path(cache) if cache else out.with_name(out.name + ".calib.json")
-            info = quantize_int8(src, tmp, options, calib, ModelContract.from_metadata(meta), cache, progress)
-        model = onnx.load(str(tmp))
-    del model.metadata_props[:]
-    meta.update(precision=options.precision, quantization={**asdict(options), "keep": list(options.keep), **info},
-                source_sha256=file_sha256(src))
-    for key, value in encode_metadata(meta).items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(model)
-    if options.precision != "int8-cpu":  # int8-cpu is ONNX Runtime's flavour (uint8 Q/DQ); TensorRT never sees it
-        check_tensorrt_parsable(model, out)
-    onnx.save(model, str(tmp))
-    tmp.replace(out)
+            if calib is None:
+                raise AmfEdgeError(f"{options.precision} needs a calibration set: pass --calib calib_data/NAME "
+                                   "(make one with `amf-edge calib collect`)")
+            if options.quantizer == "modelopt":  # calibrates on every run: no calibration cache
+                info = quantize_modelopt(src, tmp, options, calib, ModelContract.from_metadata(meta))
+            else:
+                cache = Path(cache) if cache else out.with_name(out.name + ".calib.json")
+                info = quantize_int8(src, tmp, options, calib, ModelContract.from_metadata(meta), cache, progress)
+            model = onnx.load(str(tmp))
+        del model.metadata_props[:]
+        meta.update(precision=options.precision, quantization={**asdict(options), "keep": list(options.keep), **info},
+                    source_sha256=file_sha256(src))
+        for key, value in encode_metadata(meta).items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.checker.check_model(model)
+        if options.precision != "int8-cpu":  # int8-cpu is ONNX Runtime's flavour (uint8 Q/DQ); TensorRT never sees it
+            check_tensorrt_parsable(model, out)
+        onnx.save(model, str(tmp))
     return out
 
 

@@ -20,6 +20,9 @@ class Frame:
         received_s: `time.perf_counter()` when the source handed the frame out.
         sync_ms: how long the source spent pairing and aligning the two images before `received_s`, from
             the first one's arrival (0 for sources that read pairs from files): latency starts there.
+        name: the source's own name for the frame, where it has one: a folder's file stem, a TUM timestamp
+            exactly as its rgb.txt writes it ("1305031102.175304"); None for cameras and synthetic frames.
+            Output files are named after it (masks://), so they match the input files.
     """
 
     sample: RGBDSample
@@ -27,3 +30,4 @@ class Frame:
     timestamp_s: float
     received_s: float
     sync_ms: float = 0.0
+    name: str | None = None

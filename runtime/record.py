@@ -12,8 +12,14 @@ from pathlib import Path
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.runtime.realsense import COLOR_FORMATS, choose_streams, import_rs
+from amf_edge.runtime.sinks.files import check_folder_writable, free_bytes
 
 RECORDING_SUFFIX = ".db3"
+# librealsense writes the file on its own threads and reports no failed write (a full disk leaves a database
+# that may not open), so the recording stops while this much space is left, or 2 s of recording if more:
+# enough for the database to write what it holds and close cleanly.
+MIN_FREE_BYTES = 16 << 20
+FREE_SECONDS = 2.0
 
 
 def check_recording_path(path: str | Path, overwrite: bool = False) -> Path:
@@ -28,6 +34,11 @@ def check_recording_path(path: str | Path, overwrite: bool = False) -> Path:
         raise AmfEdgeError(f"cannot record {path}: folder {path.parent} does not exist; create it first")
     if path.exists() and not overwrite:
         raise AmfEdgeError(f"{path} exists; pass --overwrite to replace it or choose another name")
+    check_folder_writable(f"cannot record {path}", path.parent)
+    free = free_bytes(path.parent)
+    if free < MIN_FREE_BYTES:
+        raise AmfEdgeError(f"cannot record {path}: only {free // 1024} kB free in {path.parent}, and a recording "
+                           f"stops below {MIN_FREE_BYTES >> 20} MB; free space or record to another disk")
     return path
 
 
@@ -102,11 +113,14 @@ class Recorder:
              stall_s: float = 10.0) -> None:
         """Return once `frames` pairs or `seconds` are recorded (whichever comes first); with neither, wait
         for Ctrl-C (KeyboardInterrupt propagates; leaving the `with` block still completes the file).
-        `progress(recorder)` is called every `poll_s`. A device that sends nothing for `stall_s` is an error."""
+        `progress(recorder)` is called every `poll_s`. A device that sends nothing for `stall_s` is an error,
+        and so is a disk about to fill (`check_space`)."""
+        self.check_space()
         seen, seen_at = sum(self.counts.values()), time.monotonic()
         while not ((frames is not None and self.frames >= frames)
                    or (seconds is not None and self.elapsed_s >= seconds)):
             time.sleep(poll_s)
+            self.check_space()
             if progress is not None:
                 progress(self)
             if sum(self.counts.values()) != seen:
@@ -114,6 +128,20 @@ class Recorder:
             elif time.monotonic() - seen_at > stall_s:
                 raise AmfEdgeError(f"no frame from {self.what} for {stall_s:g} s (depth {self.counts['depth']}, colour "
                                    f"{self.counts['color']} so far); the recording up to here is kept in {self.path}")
+
+    def check_space(self) -> None:
+        """Raise AmfEdgeError while the disk still has room to close the file cleanly: below MIN_FREE_BYTES,
+        or FREE_SECONDS of recording at the rate the file grew so far, whichever is more."""
+        try:
+            free, size = free_bytes(self.path.parent), self.path.stat().st_size if self.path.exists() else 0
+        except OSError:
+            return  # no statvfs here (some network filesystems): nothing to judge by
+        rate = size / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        needed = max(MIN_FREE_BYTES, int(FREE_SECONDS * rate))
+        if free < needed:
+            raise AmfEdgeError(f"the disk holding {self.path} is nearly full ({free // 1024} kB left): the recording "
+                               f"stopped after {self.frames} frames and is complete up to there; free space or "
+                               "record to another disk")
 
     def close(self) -> None:
         if self.started_at is not None and self.stopped_at is None:

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONAL = ["tensorrt", "pycuda", "cuda", "pyrealsense2", "onnxruntime", "onnx", "cv2", "polygraphy", "yaml", "tqdm",
-            "matplotlib", "onnxscript", "onnxslim", "tensorboard"]
+            "matplotlib", "onnxscript", "onnxslim", "tensorboard", "rosbags", "apsw"]
 TORCH = ["torch", "torchvision"]
 TORCH_LAYER = ("amf_edge.models", "amf_edge.checkpoint", "amf_edge.interop", "amf_edge.train", "amf_edge.convert")
 

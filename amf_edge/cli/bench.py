@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from amf_edge.bench.environment import collect_environment, format_environment
     from amf_edge.bench.replay import read_frames
     from amf_edge.errors import AmfEdgeError
+    from amf_edge.files import check_output
     from amf_edge.runtime.sinks import sink_from_uri
 
     if args.saturation:
@@ -83,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     measure.check_settings(args.iters, args.rounds, args.warmup_s, args.frames, args.rate)
     for uri in args.sink:
         sink_from_uri(uri)  # a bad URI fails before any model loads
+    if args.report is not None:
+        check_output(args.report, "--report", folder=True)  # before the measurements, not after them
     with_trtexec = trtexec.check_trtexec(args.models, run=args.trtexec)
     native_tool = native.check_native(args.models) if args.native else None
     environment = collect_environment()

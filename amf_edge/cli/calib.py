@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -47,6 +48,7 @@ from amf_edge.calibset import (
 from amf_edge.datasets import SCHEMES as DATASET_SCHEMES
 from amf_edge.datasets import SPLITS, open_dataset
 from amf_edge.errors import AmfEdgeError
+from amf_edge.files import check_output
 from amf_edge.sample import RGBDSample
 from amf_edge.transforms import resize_sample
 
@@ -107,6 +109,7 @@ def collect(source: str, out: str | Path, *, n: int, stride: int = 1, seed: int 
         if value is not None and value < 1:
             raise AmfEdgeError(f"{name} must be at least 1, got {value}")
     out = check_output_dir(out, force)  # before reading anything: a long read should not end in this error
+    check_output(out, "-o/--out", folder=True)  # and writable: a folder, room for files, a name that fits
     reader = reader_for(source, reader)
     scheme = source.partition("://")[0]
     if scheme == "synthetic" and licence not in (None, SYNTHETIC_LICENCE):
@@ -130,7 +133,7 @@ def collect(source: str, out: str | Path, *, n: int, stride: int = 1, seed: int 
         chosen = [indices[j] for j in select_diverse(np.stack(features), n, seed)]
         frames = (SourceFrame(prepare(dataset[i]), i) for i in _progress(chosen, n, "writing"))
         selection["candidates"] = len(indices)
-        return write_calibration_set(out, frames, selection=selection, split=split, **write)
+        return _write_or_clean_up(out, frames, selection=selection, split=split, **write)
     # A stream cannot be read twice (a camera never repeats), so candidates wait in a staging folder beside the
     # output, on the disk the user chose for the set, rather than in memory.
     out.resolve().parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +160,24 @@ def collect(source: str, out: str | Path, *, n: int, stride: int = 1, seed: int 
 
         frames = (load(j) for j in _progress(chosen, n, "writing"))
         selection["candidates"] = len(kept)
-        return write_calibration_set(out, frames, selection=selection, **write)
+        return _write_or_clean_up(out, frames, selection=selection, **write)
+
+
+def _write_or_clean_up(out: Path, frames: Iterable[SourceFrame], **kwargs) -> CalibrationSet:
+    """write_calibration_set, but a failure half-way (a frame that cannot be read, a full disk) leaves nothing
+    behind: not the frames written so far, not an empty frames/ folder, not the output folder it made."""
+    existed = out.exists()
+    try:
+        return write_calibration_set(out, frames, **kwargs)
+    except BaseException as e:
+        if existed:
+            shutil.rmtree(out / FRAMES, ignore_errors=True)  # check_output_dir: only our frame files were there
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise AmfEdgeError(f"could not write the calibration set in {out} ({e.strerror or e}); nothing was kept: "
+                               "free some space or choose another -o") from None
+        raise
 
 
 def reader_for(source: str, reader: str | None) -> str:

@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         raise AmfEdgeError(f"--limit must be at least 1, got {args.limit}")
     if args.save_images < 0:
         raise AmfEdgeError(f"--save-images must be 0 or more, got {args.save_images}")
+    if args.out is not None:
+        from amf_edge.files import check_output
+
+        check_output(args.out, "--out", folder=True)  # before the scoring, not after it
     if not args.model.is_file():
         raise AmfEdgeError(f"model {args.model} does not exist" if not args.model.exists()
                            else f"model {args.model} is not a file")
@@ -57,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
     result = {"model": str(args.model), "data": args.data, "split": args.split, "classes": list(labels.names), **result}
     print(format_scores(result))
     if args.out:
+        from amf_edge.files import write_text_replacing
+
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "metrics.json").write_text(json.dumps(result, indent=1))
+        write_text_replacing(args.out / "metrics.json", json.dumps(result, indent=1))
         print(f"wrote {args.out / 'metrics.json'}")
     return 0
 

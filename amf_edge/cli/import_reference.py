@@ -34,11 +34,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from amf_edge.checkpoint import save_checkpoint
-    from amf_edge.files import file_sha256
+    from amf_edge.files import check_output, file_sha256
     from amf_edge.interop import import_official_checkpoint
     from amf_edge.labels import LabelSet, get_labels
     from amf_edge.preprocess import PreprocessSpec
 
+    check_output(args.output, "-o/--output")  # before the weights load and convert, not after
     labels = get_labels(args.labels) if args.labels else (
         get_labels("nyudv2") if args.classes == 40 else LabelSet.generic(args.classes)
     )

@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from amf_edge.convert.sensitivity import find_kept_layers, miou
     from amf_edge.datasets import open_dataset
     from amf_edge.errors import AmfEdgeError
+    from amf_edge.files import check_output
 
     options = QuantizeOptions(args.precision, args.method, args.percentile, tuple(args.keep), args.quantizer)
     if args.quantizer == "modelopt" and args.max_drop is not None:
@@ -79,11 +80,15 @@ def run(args: argparse.Namespace) -> int:
                            "use it with --quantizer ort, or keep layers in float with --keep LAYER")
     if args.val_frames < 1:
         raise AmfEdgeError(f"--val-frames must be at least 1, got {args.val_frames}")
+    # before calibration and scoring (minutes): the variant, its cache and the sensitivity report
+    check_output(args.output, "-o/--output")
+    if args.calib_cache is not None:
+        check_output(args.calib_cache, "--calib-cache")
     calib = CalibrationSet.open(args.calib) if args.calib else None
     if calib is None and args.precision != "fp16":
         raise AmfEdgeError(f"--precision {args.precision} needs --calib calib_data/NAME "
                            "(make one with `amf-edge calib collect --source URI --n 64 -o calib_data/NAME`)")
-    meta = read_metadata(args.model)
+    meta = _read_model(args.model, read_metadata)
     cache = args.calib_cache or args.output.with_name(args.output.name + ".calib.json")
     if args.recalibrate and cache.exists():
         cache.unlink()
@@ -120,6 +125,26 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.output} ({size:.1f} MB, {args.precision}); ensemble mIoU on {min(args.val_frames, len(val))} "
           f"validation frames: FP32 {fp32:.2f}, {args.precision} {quantized:.2f} (drop {fp32 - quantized:+.2f})")
     return 0
+
+
+def _read_model(path: Path, read_metadata) -> dict:
+    """The model's amf-edge metadata, or one line saying why the file is not a model to quantize."""
+    import json
+
+    from google.protobuf.message import DecodeError
+
+    from amf_edge.errors import AmfEdgeError
+
+    if not path.is_file():
+        raise AmfEdgeError(f"model {path} does not exist" if not path.exists() else f"model {path} is not a file")
+    try:
+        return read_metadata(path)
+    except DecodeError as e:  # a truncated or corrupt file: protobuf cannot parse it
+        raise AmfEdgeError(f"{path} is not a readable ONNX model ({e}); expected an FP32 model written by amf-edge "
+                           "export: export it again") from None
+    except json.JSONDecodeError as e:
+        raise AmfEdgeError(f"{path}: its amf-edge metadata is broken (JSONDecodeError: {e}); the file was changed "
+                           "after amf-edge export or written by another tool: export it again") from None
 
 
 def _default_val(meta: dict) -> str:

@@ -34,12 +34,14 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from amf_edge.errors import AmfEdgeError
+    from amf_edge.files import check_output
     from amf_edge.train.config import load_config
     from amf_edge.train.loop import train
 
     overrides = list(args.overrides) + ([f"data.train={args.data}"] if args.data else [])
     config = load_config(args.config, overrides)
     out = args.out or Path("runs") / (Path(args.config).stem if args.config else "default")
+    check_output(out, "--out", folder=True)  # before the first epoch, not at the first checkpoint
     if (out / "last.pt").exists() and not args.resume:
         raise AmfEdgeError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if args.resume and not (out / "last.pt").exists():

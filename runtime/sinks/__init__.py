@@ -3,12 +3,16 @@
 | URI | writes |
 |---|---|
 | `window` / `window://?view=side` | an OpenCV window with legend, FPS and latency; q/Esc quit, space pause, v view |
-| `video://out.mp4?fps=30&view=overlay` | a video file (.mp4/.mkv MPEG-4, .avi Motion JPEG), finalized on close |
-| `masks://DIR?color=1` | DIR/labels/NNNNNN.png class ids, DIR/color/NNNNNN.png colours, DIR/classes.json |
+| `video://out.mp4?fps=30&view=overlay` | a video (.mp4/.mkv H.264, .avi Motion JPEG) at the frames' times |
+| `masks://DIR?color=1` | DIR/labels/NAME.png class ids, DIR/color/NAME.png colours, DIR/classes.json |
 | `stats://out.json` | per-frame timestamps and stage times plus the summary, written atomically at close |
 | `http://127.0.0.1:8080?view=overlay&quality=80&fps=15` | an MJPEG preview page with live statistics (headless) |
+| `rosbag://out.mcap?prefix=/amf_edge` | a ROS 2 bag, the folder out/ (out.db3: sqlite3): labels, overlay, camera_info |
 
 Views: overlay, mask, side (overlay | mask), input. Nothing is shown unless a sink asks for it.
+NAME is the source's name for the frame (a file stem, a TUM timestamp), else its number. File sinks check every
+write (sinks/files.py): a full disk or an I/O error stops the run with one line, and every file under a final
+name is whole.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ SCHEMES = {
     "masks": "amf_edge.runtime.sinks.masks:MasksSink",
     "stats": "amf_edge.runtime.sinks.stats:StatsSink",
     "http": "amf_edge.runtime.sinks.http:HttpSink",
+    "rosbag": "amf_edge.runtime.sinks.rosbag:RosbagSink",
 }
-EXAMPLES = "window, video://out.mp4, masks://out/masks, stats://out/stats.json, http://127.0.0.1:8080"
+EXAMPLES = ("window, video://out.mp4, masks://out/masks, stats://out/stats.json, http://127.0.0.1:8080, "
+            "rosbag://out/results.mcap")
 
 
 def sink_from_uri(uri: str) -> Sink:

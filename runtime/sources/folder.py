@@ -91,6 +91,7 @@ class FolderSource(FileSource):
                             self.root, len(names), has, lacks, _listed(names))
         times = self._timestamps(set(color) | set(depth), float(options.get("fps", 30.0)))
         self.pairs = [(t, color[s], depth[s]) for s, t in zip(self.stems, times)]
+        self.names = list(self.stems)  # outputs are named like the inputs
 
     def _timestamps(self, stems: set[str], fps: float) -> list[float]:
         path = self.root / TIMESTAMPS

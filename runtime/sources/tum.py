@@ -38,8 +38,9 @@ OPTIONS = {**FILE_OPTIONS, "max_dt": MAX_DT, "depth_unit": DEPTH_UNIT,
 DEPTH_UNIT_TUM = 1 / 5000
 
 
-def read_list(path: Path) -> list[tuple[float, Path]]:
-    """(timestamp, file) per entry of a TUM list file; files resolve against the list's folder."""
+def read_list(path: Path) -> list[tuple[float, Path, str]]:
+    """(timestamp, file, the timestamp as written) per entry of a TUM list file; files resolve against the
+    list's folder. The text is kept for naming outputs: TUM's tools match files by it, digit for digit."""
     if not path.is_file():
         raise AmfEdgeError(f"{path} does not exist; {LAYOUT}")
     entries = []
@@ -51,7 +52,7 @@ def read_list(path: Path) -> list[tuple[float, Path]]:
         try:
             if len(fields) < 2:
                 raise ValueError
-            entries.append((finite_float(fields[0]), path.parent / fields[1]))
+            entries.append((finite_float(fields[0]), path.parent / fields[1], fields[0]))
         except ValueError:
             raise AmfEdgeError(f"{path}:{number}: expected 'timestamp filename', e.g. "
                                f"'1305031102.175304 rgb/1305031102.175304.png', got {line!r}") from None
@@ -68,12 +69,13 @@ class TumSource(FileSource):
         self.intrinsics = intrinsics_option(uri, options)
         self.max_dt = float(options.get("max_dt", 0.02))
         color, depth = read_list(self.root / "rgb.txt"), read_list(self.root / "depth.txt")
-        pairs, self.sync_stats = associate([t for t, _ in color], [t for t, _ in depth], self.max_dt)
+        pairs, self.sync_stats = associate([e[0] for e in color], [e[0] for e in depth], self.max_dt)
         if not pairs:
             raise AmfEdgeError(
                 f"{self.root}: none of the {len(color)} colour and {len(depth)} depth timestamps are closer than "
                 f"max_dt={self.max_dt} s; check the lists or raise the tolerance with ?max_dt=")
         self.pairs = [(color[i][0], color[i][1], depth[j][1]) for i, j in pairs]
+        self.names = [color[i][2] for i, _ in pairs]  # the colour timestamp, e.g. 1305031102.175304
         missing = [str(p) for _, c, d in self.pairs for p in (c, d) if not p.is_file()]
         if missing:
             raise AmfEdgeError(f"{self.root}: {len(missing)} listed image(s) do not exist, e.g. {missing[0]}; {LAYOUT}")

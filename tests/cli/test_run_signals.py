@@ -40,12 +40,23 @@ def start(model: Path, out: Path) -> subprocess.Popen:
          f"stats://{out / 'stats.json'}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     deadline = time.monotonic() + 60
-    while not (video.is_file() and video.stat().st_size > 4096):  # a few frames are in
+    while not _growing(out):  # a few frames are in
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"the run did not start streaming: {process.communicate()[1]}")
         time.sleep(0.02)
     return process
+
+
+def _growing(out: Path) -> bool:
+    """The video, written under a hidden name until it is finished, holds a few frames."""
+    for part in out.glob(".out.*.part.mp4"):
+        try:
+            if part.stat().st_size > 4096:
+                return True
+        except FileNotFoundError:
+            pass  # finished and renamed meanwhile
+    return False
 
 
 def finish(process: subprocess.Popen) -> tuple[str, str]:
@@ -62,7 +73,7 @@ def check_outputs(out: Path, stopped_by: str = "interrupt") -> dict:
     assert summary["frames_in"] == summary["frames_out"] + summary["dropped_total"]
     written = summary["sinks"][f"video://{out / 'out.mp4'}"]["written"]
     assert video_frames(out / "out.mp4") == written == summary["frames_out"]  # the video is finalized and plays
-    assert not list(out.glob(".*.tmp"))
+    assert not list(out.glob(".*"))  # no temporary file, no space reserve left behind
     return summary
 
 
