@@ -40,7 +40,7 @@ MODELOPT_VENV ?= .venv-modelopt
 MODELOPT ?= nvidia-modelopt[onnx]==0.47.0
 MODELOPT_STAMP := $(MODELOPT_VENV)/.installed-$(subst ==,-,$(subst [onnx],,$(MODELOPT)))
 
-.PHONY: setup system-deps demo test lint test-edge native native-trt-check benchmarks modelopt clean
+.PHONY: setup system-deps demo test lint test-edge native native-trt-check benchmarks gpu-check modelopt clean
 
 setup: $(STAMP)
 
@@ -113,6 +113,15 @@ native-trt-check: | system-deps
 # docs/benchmarks.md's inference tables, measured on this machine (about 20 minutes on 2 cores)
 benchmarks: setup
 	$(BIN)/python -m experiments.cpu
+
+# On a machine with an NVIDIA GPU and PyTorch with CUDA: the gpu-marked tests, the native part built with CUDA
+# (build/native-cuda) and its ctest, r18/r34 timed in PyTorch; rewrites docs/benchmarks.md's GPU section (a few
+# minutes). Installs nothing, so it runs on a GPU machine's own Python: .venv's where there is one, else $(PYTHON),
+# or GPU_PYTHON=... Without a GPU it says so in one line and fails (the script's exit status 2).
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+GPU_CHECK_ARGS ?=
+gpu-check:
+	NATIVE_CMAKE_ARGS='$(NATIVE_CMAKE_ARGS)' $(GPU_PYTHON) -m experiments.gpu_check $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) $(MODELOPT_VENV) build *.egg-info

@@ -148,9 +148,11 @@ class PyCuda(Cuda):
         return int(free), int(total)
 
     def copy_to_device(self, dst, src, stream) -> None:
+        _contiguous(src)
         self.drv.memcpy_htod_async(dst, src, stream)
 
     def copy_to_host(self, dst, src, stream) -> None:
+        _contiguous(dst)
         self.drv.memcpy_dtoh_async(dst, src, stream)
 
     def record(self, event, stream) -> None:
@@ -188,6 +190,7 @@ class CudaPython(Cuda):
         """cuda-python returns (cudaError_t, *values); a non-zero error becomes an AmfEdgeError."""
         err, *values = result if isinstance(result, tuple) else (result,)
         if int(err) != 0:
+            self.rt.cudaGetLastError()  # reset the thread's sticky-until-read error: the next caller's is its own
             _, name = self.rt.cudaGetErrorName(err)
             name = name.decode() if isinstance(name, bytes) else str(name)
             hint = "; this needs an NVIDIA GPU and its driver" if "Driver" in name or "NoDevice" in name else ""
@@ -234,10 +237,12 @@ class CudaPython(Cuda):
         return int(free), int(total)
 
     def copy_to_device(self, dst, src, stream) -> None:
+        _contiguous(src)
         kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
         self._check("cudaMemcpyAsync", self.rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes, kind, stream))
 
     def copy_to_host(self, dst, src, stream) -> None:
+        _contiguous(dst)
         kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
         self._check("cudaMemcpyAsync", self.rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, stream))
 
@@ -278,3 +283,9 @@ class CudaPython(Cuda):
 def open_cuda() -> Cuda:
     """The CUDA implementation for this machine (see the module docstring)."""
     return PyCuda() if cuda_binding() == "pycuda" else CudaPython()
+
+
+def _contiguous(array: np.ndarray) -> None:
+    """A copy takes the array's bytes from its first address: a strided view would copy the wrong ones."""
+    if not array.flags.c_contiguous:
+        raise RuntimeError("CUDA copies need C-contiguous host arrays (np.ascontiguousarray)")  # a caller bug
