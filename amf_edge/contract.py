@@ -61,6 +61,11 @@ class ModelContract:
     def dynamic(self) -> bool:
         return self.height is None
 
+    @property
+    def output_stride(self) -> int:
+        """Where the model took the argmax of its labels: 1 (full input size), 2 or 4 (then repeated to it)."""
+        return int(self.metadata.get("input_contract", {}).get("output_stride", 1))
+
     @classmethod
     def from_metadata(cls, meta: dict[str, Any]) -> ModelContract:
         io = meta["input_contract"]

@@ -23,6 +23,7 @@ from amf_edge.sample import RGBDSample
 from amf_edge.transforms import resize_sample
 
 QUANTIZED = ("int8", "int8-cpu")  # precisions whose graphs hold Q/DQ
+HEAD_LABELS = {"labels": "ensemble", "labels_rgb": "rgb", "labels_depth": "depth"}  # output → head it labels
 
 
 def scoring_options(ort, precision: str, threads: int = 0):
@@ -35,7 +36,8 @@ def scoring_options(ort, precision: str, threads: int = 0):
 
 
 class OnnxPredictor:
-    """`predictor(sample)` → {"ensemble": uint8 labels at the sample's size}.
+    """`predictor(sample)` → {"ensemble": uint8 labels at the sample's size, and "rgb"/"depth" for the heads' labels
+    the model outputs}.
 
     A static model sees the frame resized to its input size (as the runtime's sources do with
     ?width=&height=); its labels are resized back with nearest-neighbour, so scores are counted against
@@ -57,8 +59,12 @@ class OnnxPredictor:
         c, size = self.contract, sample.size
         if not c.dynamic and size != (c.height, c.width):
             sample = resize_sample(sample, c.height, c.width)
-        labels = self.session.run(["labels"], c.inputs(sample))[0][0]
-        if labels.shape != size:
-            cv2 = require_module("cv2")
-            labels = cv2.resize(labels, size[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
-        return {"ensemble": labels}
+        names = [n for n in HEAD_LABELS if n in c.outputs]
+        found = {}
+        for name, labels in zip(names, self.session.run(names, c.inputs(sample))):
+            labels = labels[0]
+            if labels.shape != size:
+                cv2 = require_module("cv2")
+                labels = cv2.resize(labels, size[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
+            found[HEAD_LABELS[name]] = labels
+        return found

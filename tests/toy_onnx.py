@@ -3,7 +3,9 @@
 `toy_model` writes a hand-made ONNX graph with amf-edge metadata: labels = argmax over the RGB channels, plus
 0 × the mean depth, which, like a CNN, spreads a NaN anywhere in the depth to every pixel. `conv_channels`
 adds 0 × two 9×9 convolutions of the picture: a few ms of real ONNX Runtime work per frame, so that a signal
-lands while the inference thread is inside ONNX Runtime.
+lands while the inference thread is inside ONNX Runtime. `rgb_head` adds a `labels_rgb` output (argmin over the
+RGB channels: labels that differ from the ensemble's), as the RGB head of an exported AsymFusion, for the depth
+fallback; `depth_dropout` goes into the metadata as an export writes it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 
-def toy_model(path: Path, height: int, width: int, conv_channels: int = 0) -> Path:
+def toy_model(path: Path, height: int, width: int, conv_channels: int = 0, *, rgb_head: bool = False,
+              depth_dropout: float | None = None) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -34,11 +37,16 @@ def toy_model(path: Path, height: int, width: int, conv_channels: int = 0) -> Pa
               helper.make_node("Add", ["rgbf", "z"], ["logits"]),
               helper.make_node("ArgMax", ["logits"], ["index"], axis=3, keepdims=0),
               helper.make_node("Cast", ["index"], ["labels"], to=TensorProto.UINT8)]
+    outputs = [helper.make_tensor_value_info("labels", TensorProto.UINT8, [1, height, width])]
+    if rgb_head:
+        nodes += [helper.make_node("ArgMin", ["logits"], ["index_rgb"], axis=3, keepdims=0),
+                  helper.make_node("Cast", ["index_rgb"], ["labels_rgb"], to=TensorProto.UINT8)]
+        outputs.append(helper.make_tensor_value_info("labels_rgb", TensorProto.UINT8, [1, height, width]))
     graph = helper.make_graph(
         nodes, "toy",
         [helper.make_tensor_value_info("rgb", TensorProto.UINT8, [1, height, width, 3]),
          helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, height, width])],
-        [helper.make_tensor_value_info("labels", TensorProto.UINT8, [1, height, width])], initializer=initializers)
+        outputs, initializer=initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     meta = {"labels": {"name": "toy", "names": ["red", "green", "blue"],
@@ -46,8 +54,8 @@ def toy_model(path: Path, height: int, width: int, conv_channels: int = 0) -> Pa
             "input_contract": {"rgb": {"dtype": "uint8", "shape": ["N", height, width, 3], "channel_order": "RGB"},
                                "depth": {"dtype": "float32", "shape": ["N", height, width], "unit": "metre",
                                          "invalid": 0.0},
-                               "outputs": ["labels"]},
-            "precision": "fp32"}
+                               "outputs": [o.name for o in outputs]},
+            "precision": "fp32", "depth_dropout": depth_dropout}
     for key, value in meta.items():
         model.metadata_props.add(key=f"amf_edge.{key}", value=json.dumps(value))
     onnx.save(model, str(path))

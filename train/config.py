@@ -27,6 +27,7 @@ class ModelSection:
     batchnorm: str | None = None
     fusion_stages: tuple[int, ...] | None = None
     modalities: tuple[str, ...] | None = None
+    fusion_align: int | None = None
     pretrained: str | None = None  # a torchvision ImageNet ResNet state dict (local file)
     # True, the official recipe: BN in eval mode, only its affine parameters train, so it normalises with
     # ImageNet's running statistics and needs `pretrained`. None: True exactly when `pretrained` is set.
@@ -34,7 +35,7 @@ class ModelSection:
     sync_bn: bool = True  # with DDP and trainable BN: one SyncBatchNorm per modality (CUDA only)
 
     def build_config(self, num_classes: int) -> ModelConfig:
-        switches = ("fusion", "encoder", "batchnorm", "fusion_stages", "modalities")
+        switches = ("fusion", "encoder", "batchnorm", "fusion_stages", "modalities", "fusion_align")
         return get_preset(self.preset, num_classes=num_classes,
                           **{k: getattr(self, k) for k in switches if getattr(self, k) is not None})
 
@@ -49,6 +50,11 @@ class DataSection:
     batch_size: int = 8  # per process
     workers: int = 2
     eval_protocol: str = "fast"  # "fast" (bilinear) or "official" (bicubic on logits, full resolution)
+    # Depth dropout: the probability per sample that depth is removed, so the shared network learns to segment
+    # from RGB alone when the sensor fails (train/data.py). Of the samples hit, `depth_dropout_whole` lose the
+    # whole frame, the others 20-90 % of it in blobs (amf_edge/depth_holes.py).
+    depth_dropout: float = 0.0
+    depth_dropout_whole: float = 0.5
 
 
 @dataclass
@@ -105,6 +111,12 @@ class TrainConfig:
         for name in ("batch_size", "height", "width"):
             if getattr(self.data, name) < 1:
                 raise AmfEdgeError(f"data.{name} must be positive, got {getattr(self.data, name)}")
+        for name in ("depth_dropout", "depth_dropout_whole"):
+            if not 0 <= getattr(self.data, name) <= 1:
+                raise AmfEdgeError(f"data.{name} is a probability in [0, 1], got {getattr(self.data, name)}")
+        if self.data.depth_dropout and self.model.modalities is not None and "depth" not in self.model.modalities:
+            raise AmfEdgeError(f"data.depth_dropout={self.data.depth_dropout} but the model has no depth input "
+                               f"(model.modalities={list(self.model.modalities)}); set data.depth_dropout=0")
         if self.eval_every < 1 or self.log_every < 1:
             raise AmfEdgeError("eval_every and log_every must be at least 1")
 

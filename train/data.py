@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from amf_edge.datasets import Dataset
+from amf_edge.depth_holes import remove_depth
 from amf_edge.preprocess import PreprocessSpec
+from amf_edge.sample import RGBDSample
+
+
+@dataclass(frozen=True)
+class DepthDropout:
+    """Remove depth from a sample with probability `p`: the whole frame (a share `whole` of those hit) or 20-90 %
+    of it in blobs. AsymFusion's fusion carries depth features into the RGB branch, so without this the RGB head
+    collapses when depth goes dark too; trained with it, the network, and the ensemble weights, learn to do
+    without."""
+
+    p: float = 0.0
+    whole: float = 0.5
+
+    def __call__(self, sample: RGBDSample, rng: np.random.Generator) -> RGBDSample:
+        if not self.p or rng.random() >= self.p:  # p = 0 draws nothing: the augmentation stream stays as it was
+            return sample
+        fraction = 1.0 if rng.random() < self.whole else rng.uniform(0.2, 0.9)
+        return remove_depth(sample, fraction, rng)
 
 
 class TrainingSet(torch.utils.data.Dataset):
     """Augmented, normalised samples; augmentation is a function of (seed, epoch, index), so it is
     reproducible whatever the number of DataLoader workers or processes."""
 
-    def __init__(self, dataset: Dataset, transform, spec: PreprocessSpec, seed: int):
+    def __init__(self, dataset: Dataset, transform, spec: PreprocessSpec, seed: int,
+                 depth_dropout: DepthDropout = DepthDropout()):
         self.dataset, self.transform, self.spec, self.seed = dataset, transform, spec, seed
+        self.depth_dropout = depth_dropout
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -22,7 +45,7 @@ class TrainingSet(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        sample = self.transform(self.dataset[index], rng)
+        sample = self.depth_dropout(self.transform(self.dataset[index], rng), rng)
         rgb, depth = self.spec(sample.rgb, sample.depth_m())
         return torch.from_numpy(rgb[0]), torch.from_numpy(depth[0]), torch.from_numpy(sample.label.astype(np.int64))
 

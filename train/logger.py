@@ -1,4 +1,4 @@
-"""Run logs on the main process: metrics.csv, TensorBoard events and a progress bar."""
+"""Run logs on the main process: metrics.csv, TensorBoard events (scalars, per-class IoU, prediction pictures)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,19 @@ class RunLogger:
             if new:
                 writer.writerow(["kind", "step", "name", "value"])
             writer.writerows([kind, step, name, value] for name, value in values.items())
+
+    def log_classes(self, step: int, head: str, class_names: tuple[str, ...], iou: list[float | None]) -> None:
+        """Per-class IoU of one head after an evaluation (TensorBoard only: metrics.csv keeps the means)."""
+        if not self.enabled:
+            return
+        for name, value in zip(class_names, iou):
+            if value is not None:  # a class neither present nor predicted has no IoU
+                self._writer.add_scalar(f"val_iou_{head}/{name}", value, step)
+
+    def log_image(self, step: int, tag: str, image) -> None:
+        """One RGB uint8 H×W×3 picture (TensorBoard's Images tab)."""
+        if self.enabled:
+            self._writer.add_image(tag, image, step, dataformats="HWC")
 
     def close(self) -> None:
         if self._writer is not None:

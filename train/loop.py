@@ -25,7 +25,7 @@ from amf_edge.models import AsymFusion, upsample_logits
 from amf_edge.preprocess import PreprocessSpec
 from amf_edge.train import distributed
 from amf_edge.train.config import Stage, TrainConfig, dump_config
-from amf_edge.train.data import TrainingSet, make_loader
+from amf_edge.train.data import DepthDropout, TrainingSet, make_loader
 from amf_edge.train.evaluate import evaluate, format_scores
 from amf_edge.train.logger import RunLogger
 from amf_edge.transforms import get_train_transform
@@ -130,7 +130,8 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
     net = _wrap(model, config, ctx)
 
     transform = get_train_transform(config.data.transform, config.data.height, config.data.width)
-    data = TrainingSet(train_data, transform, spec, config.seed)
+    dropout = DepthDropout(config.data.depth_dropout, config.data.depth_dropout_whole)
+    data = TrainingSet(train_data, transform, spec, config.seed, dropout)
     loader = make_loader(data, batch_size=config.data.batch_size, workers=config.data.workers,
                          seed=config.seed, rank=ctx.rank, world_size=ctx.world_size)
     if len(loader) == 0:
@@ -153,7 +154,8 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
               f"{labels.num_classes} classes), {ctx.world_size} process(es) on {ctx.device}, "
               f"{'AMP' if amp else 'float32'}, {config.epochs} epochs, "
               f"{'ImageNet' if config.model.pretrained else 'untrained'} encoder with "
-              f"{'frozen' if config.model.freeze_bn else 'trainable'} BN")
+              f"{'frozen' if config.model.freeze_bn else 'trainable'} BN"
+              + (f", depth dropout {config.data.depth_dropout:g}" if config.data.depth_dropout else ""))
     logger = RunLogger(out_dir, ctx.is_main)
     meta = {"preset": config.model.preset, "train_config": config.to_dict()}
     try:
@@ -170,10 +172,16 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
             _check_replicas(model, ctx)
             result = None
             if ctx.is_main and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
-                result = evaluate(model, val_data, spec, protocol=config.data.eval_protocol, device=ctx.device)
+                pictures = Pictures(labels)
+                result = evaluate(model, val_data, spec, protocol=config.data.eval_protocol, device=ctx.device,
+                                  on_prediction=pictures)
                 miou = result["heads"]["ensemble"]["miou"] or 0.0
-                logger.log((epoch + 1) * len(loader), {f"miou_{h}": s["miou"] for h, s in result["heads"].items()},
-                           kind="val")
+                step = (epoch + 1) * len(loader)
+                logger.log(step, {f"miou_{h}": s["miou"] for h, s in result["heads"].items()}, kind="val")
+                for head, s in result["heads"].items():
+                    logger.log_classes(step, head, labels.names, s["iou"])
+                for i, picture in enumerate(pictures.images):
+                    logger.log_image(step, f"val/prediction_{i}", picture)
                 print(f"epoch {epoch + 1}/{config.epochs}\n{format_scores(result)}")
                 if miou > best["miou"]:
                     best = {"miou": miou, "epoch": epoch + 1, "result": _summary(result)}
@@ -224,6 +232,24 @@ def _train_epoch(net, model, loader, optimizer, scaler, config, ctx, logger, epo
                 iterator.set_postfix(loss=f"{values['loss']:.3f}", lr=f"{values['lr_decoder']:.2e}",
                                      img_s=f"{rate:.1f}")
             window_start, window_images = time.perf_counter(), 0
+
+
+class Pictures:
+    """The first `count` validation predictions as pictures for TensorBoard: the image, the ground truth, then each
+    head's labels (ensemble first) over the image; the same scenes every evaluation, so the tab shows progress."""
+
+    def __init__(self, labels, count: int = 4):
+        self.label_set, self.count, self.images = labels, count, []
+
+    def __call__(self, index: int, sample, predictions: dict[str, np.ndarray]) -> None:
+        from amf_edge.visualize import mosaic, overlay
+
+        if index >= self.count:
+            return
+        heads = sorted(predictions, key=lambda h: h != "ensemble")
+        truth = overlay(sample.rgb, sample.label, self.label_set, alpha=1.0) if sample.label is not None else None
+        self.images.append(mosaic(sample.rgb, *([truth] if truth is not None else []),
+                                  *(overlay(sample.rgb, predictions[h], self.label_set) for h in heads)))
 
 
 def _wrap(model: AsymFusion, config: TrainConfig, ctx: distributed.Context) -> nn.Module:

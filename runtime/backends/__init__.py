@@ -90,7 +90,7 @@ def open_backend(path: str | Path, backend: str = "auto", *, device: str = "auto
             raise AmfEdgeError("--threads sets CPU threads for ONNX Runtime and PyTorch; TensorRT has none, drop it")
         return cls(path, cuda_graph=cuda_graph)
     if needed == "torch":
-        return cls(path, device=device, threads=threads, outputs=outputs or ("labels",))
+        return cls(path, device=device, threads=threads, outputs=outputs)  # None: the export's default
     return cls(path, device=device, threads=threads)
 
 

@@ -2,9 +2,10 @@
 ONNX and TensorRT artifacts and for trying a freshly trained model without exporting it.
 
 It takes the same inputs and gives the same outputs as the exported graph (`amf_edge.convert.export`'s
-Deployable): labels uint8 1×H×W at input resolution, and on request logits float32 1×K×H/4×W/4,
-confidence float32 1×H×W and overlay uint8 1×H×W×3 in the model's channel order. The normalisation is
-`PreprocessSpec`'s and the upsampling `upsample_logits`, the functions training uses. The network is the
+Deployable): labels uint8 1×H×W at input resolution (by default with the RGB head's, labels_rgb, for the depth
+fallback), and on request labels_depth, logits float32 1×K×H/4×W/4, confidence float32 1×H×W and overlay
+uint8 1×H×W×3 in the model's channel order; the argmax at the export's default output stride. The normalisation is
+`PreprocessSpec`'s and the labels `labels_from_logits`'s, the functions training and the export use. The network is the
 unfolded model; BN folding changes logits by ≤ 1e-4 (tests/test_fold.py).
 
 This is the one runtime module that imports torch and amf_edge's torch layer, and only lazily: the
@@ -22,7 +23,8 @@ from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
 from amf_edge.runtime.backends.base import SynchronousBackend
 
-OUTPUTS = ("labels", "logits", "confidence", "overlay")
+OUTPUTS = ("labels", "labels_rgb", "labels_depth", "logits", "confidence", "overlay")
+HEAD_OUTPUTS = {"labels_rgb": "rgb", "labels_depth": "depth"}  # as the export's
 # the exported graph's blend (amf_edge.convert.export.OVERLAY_ALPHA), which the runtime cannot import
 OVERLAY_ALPHA = 0.5
 
@@ -31,21 +33,31 @@ class TorchBackend(SynchronousBackend):
     name = "torch"
 
     def __init__(self, path: str | Path, *, device: str = "auto", threads: int | None = None,
-                 outputs: tuple[str, ...] = ("labels",)):
+                 outputs: tuple[str, ...] | None = None):
         torch = require_module("torch", "the PyTorch reference backend")
         # lazy: the torch layer loads only for this backend
         from amf_edge.checkpoint import load_checkpoint
-        from amf_edge.models import upsample_logits
+        from amf_edge.models import DEFAULT_OUTPUT_STRIDE, labels_from_logits, scores_at_stride, to_input_size
 
-        unknown = [n for n in outputs if n not in OUTPUTS]
-        if unknown or "labels" not in outputs:
-            raise AmfEdgeError(f"outputs {list(outputs)}: expected labels plus any of {', '.join(OUTPUTS[1:])}")
-        self.torch, self.path, self._upsample = torch, Path(path), upsample_logits
+        if outputs is not None:
+            unknown = [n for n in outputs if n not in OUTPUTS]
+            if unknown or "labels" not in outputs:
+                raise AmfEdgeError(f"outputs {list(outputs)}: expected labels plus any of {', '.join(OUTPUTS[1:])}")
+        self.torch, self.path = torch, Path(path)
+        # the export's default output stride, so that a checkpoint and its default export give the same labels
+        self.stride = DEFAULT_OUTPUT_STRIDE
+        self._scores, self._labels, self._to_size = scores_at_stride, labels_from_logits, to_input_size
         self.device = torch.device(_device(torch, device))
         if threads is not None:
             torch.set_num_threads(threads)  # process-wide in PyTorch: the reference backend owns the process
         ckpt = load_checkpoint(self.path, map_location=self.device)
         self.model, self.spec = ckpt.model.eval(), ckpt.preprocess
+        modalities = ckpt.config.modalities
+        if outputs is None:  # the export's default
+            outputs = ("labels", "labels_rgb") if set(modalities) == {"rgb", "depth"} else ("labels",)
+        absent = [n for n in outputs if n in HEAD_OUTPUTS and HEAD_OUTPUTS[n] not in modalities]
+        if absent:
+            raise AmfEdgeError(f"outputs {list(outputs)}: {self.path} has only the {', '.join(modalities)} head(s)")
         self.palette = torch.tensor(ckpt.labels.palette, dtype=torch.float32, device=self.device)
         if self.spec.channel_order == "BGR":
             self.palette = self.palette.flip(-1)  # overlays are in the frame's channel order, as in the graph
@@ -56,7 +68,9 @@ class TorchBackend(SynchronousBackend):
             labels=ckpt.labels,
             precision="fp32",
             metadata={"preset": ckpt.meta.get("preset", ""), "model_config": ckpt.config.to_dict(),
-                      "labels": ckpt.labels.to_dict(), "preprocess": self.spec.to_dict()},
+                      "labels": ckpt.labels.to_dict(), "preprocess": self.spec.to_dict(),
+                      "depth_dropout": ckpt.meta.get("train_config", {}).get("data", {}).get("depth_dropout"),
+                      "input_contract": {"output_stride": self.stride}},
         )
         super().__init__(contract)
 
@@ -65,14 +79,18 @@ class TorchBackend(SynchronousBackend):
         frame, depth_m = inputs["rgb"], inputs["depth"]
         rgb, depth = (torch.from_numpy(a).to(self.device) for a in self.spec(frame, depth_m))
         with torch.inference_mode():
-            logits = self.model(rgb, depth)
-            scores = self._upsample(logits, frame.shape[1:3])
-            labels = scores.argmax(1)
+            heads = self.model.forward_heads(rgb, depth)
+            logits, size = heads["ensemble"], frame.shape[1:3]
+            scores = self._scores(logits, size, self.stride)
+            labels = self._to_size(scores.argmax(1, keepdim=True), size)
             results = {"labels": labels.to(torch.uint8)}
+            for name, head in HEAD_OUTPUTS.items():
+                if name in wanted:
+                    results[name] = self._labels(heads[head], size, self.stride).to(torch.uint8)
             if "logits" in wanted:
                 results["logits"] = logits
             if "confidence" in wanted:
-                results["confidence"] = torch.softmax(scores, dim=1).amax(1)
+                results["confidence"] = self._to_size(torch.softmax(scores, dim=1).topk(1, dim=1).values, size)
             if "overlay" in wanted:
                 image = torch.from_numpy(frame).to(self.device).float()
                 blended = (1 - OVERLAY_ALPHA) * image + OVERLAY_ALPHA * self.palette[labels]

@@ -2,13 +2,19 @@
 A sink's URI is parsed by `amf_edge.uri`, like every dataset's and source's.
 
 A sink is constructed from its URI without touching any resource, so a bad URI fails before the model
-loads; `open` acquires (a window, a port, a folder), `write` takes one result on the pipeline's output
-thread, `close` flushes and releases: always called, also after an error, and safe to call twice.
+loads; `check` then makes sure its output can be written (the folder exists or can be made, a file can be
+created in it), also before the model loads; `open` acquires (a window, a port, a folder), `write` takes
+one result on the pipeline's output thread, `close` flushes and releases: always called, also after an
+error, and safe to call twice. `describe` says afterwards where the sink wrote, for `amf-edge run`.
+
+File sinks check every write: a failed one (a full disk, EIO, no permission) raises AmfEdgeError, which
+stops the run (exit 1) after what was written is made whole (files.py).
 """
 
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +25,7 @@ import numpy as np
 from amf_edge.errors import AmfEdgeError
 from amf_edge.labels import LabelSet
 from amf_edge.runtime.frames import Frame
+from amf_edge.runtime.sinks.files import fix_for
 
 
 class StopStream(Exception):
@@ -43,6 +50,7 @@ class Result:
     timing_ms: dict[str, float]
     handed_s: float = 0.0
     views: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    notes: tuple[str, ...] = ()  # what the runtime says about these labels (e.g. the depth fallback's): on the overlay
 
     @property
     def labels(self) -> np.ndarray:
@@ -80,9 +88,13 @@ class Sink(abc.ABC):
         self.uri = uri
         self.written = 0
 
+    def check(self) -> None:
+        """Make sure the output can be written, before the model loads; raise AmfEdgeError when it cannot."""
+
     def open(self, context: SinkContext) -> None:
         """Acquire what the sink needs; raise AmfEdgeError when it cannot."""
         self.context = context
+        self._opened_at = time.time()
 
     @abc.abstractmethod
     def write(self, result: Result) -> None:
@@ -94,6 +106,18 @@ class Sink(abc.ABC):
     def stats(self) -> dict:
         return {"written": self.written}
 
+    def describe(self) -> str | None:
+        """One line on where the sink wrote, after close (e.g. 'wrote video: out.mp4 (300 frames, 7.1 fps,
+        H.264)'); None for sinks that leave nothing behind. By default: a sink with a `path` that this run
+        wrote (modified since open) names it."""
+        path, opened = getattr(self, "path", None), getattr(self, "_opened_at", None)
+        try:
+            if path is None or opened is None or Path(path).stat().st_mtime < opened - 1:
+                return None  # not this run's: written before, or not at all
+        except OSError:
+            return None
+        return f"wrote {self.scheme}: {path} ({self.written} frames)"
+
 
 def prepare_file(uri: str, path: Path, hint: str) -> None:
     """Make `path` ready to be written at open: not a folder (`hint` says what to name instead), its folder there."""
@@ -102,4 +126,4 @@ def prepare_file(uri: str, path: Path, hint: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise AmfEdgeError(f"{uri}: cannot create the folder {path.parent} ({e.strerror})") from None
+        raise AmfEdgeError(f"{uri}: cannot create the folder {path.parent} ({e.strerror}); {fix_for(e)}") from None

@@ -38,6 +38,9 @@ def render(result: Result, view: str, context: SinkContext) -> np.ndarray:
         image = cv2.hconcat([render(result, "overlay", context), render(result, "mask", context)])
     else:
         raise ValueError(f"unknown view {view!r}")  # URIs are checked against VIEWS when parsed
+    if view == "overlay" and result.notes:  # e.g. "no depth: RGB head only", where anyone watching sees it
+        image = image.copy()  # the graph's output is not ours to draw on
+        draw_text(image, list(result.notes), bottom=True)
     result.views[view] = image
     return image
 
@@ -69,8 +72,9 @@ def legend_panel(labels: LabelSet, height: int, *, row: int = 18, min_row: int =
 OUTLINE = np.ones((3, 3), np.uint8)  # the dark outline reaches one pixel beyond the light text
 
 
-def draw_text(image: np.ndarray, lines: list[str]) -> None:
-    """Status lines in the top-left corner, drawn in place: light text outlined in black, readable on any background.
+def draw_text(image: np.ndarray, lines: list[str], *, bottom: bool = False) -> None:
+    """Status lines in the top-left (or `bottom`-left) corner, drawn in place: light text outlined in black, readable
+    on any background.
 
     The text is drawn once, as a coverage mask, and the outline is that mask grown by a pixel; not the same text
     again with a larger thickness: OpenCV 5 gives thicker text wider advances, and such an outline drifts away
@@ -79,8 +83,9 @@ def draw_text(image: np.ndarray, lines: list[str]) -> None:
     cv2 = require_module("cv2", "drawing text")
     font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.35, min(0.6, image.shape[0] / 800))
     step = int(26 * scale) + 4
+    first = image.shape[0] - step * len(lines) - 8 if bottom else 0  # the first line's top
     for i, line in enumerate(lines):
-        x, y = 6, step * (i + 1)
+        x, y = 6, first + step * (i + 1)
         (_, height), baseline = cv2.getTextSize(line, font, scale, 1)
         top, bottom = max(0, y - height - 4), min(image.shape[0], y + baseline + 4)
         if top >= bottom:

@@ -29,7 +29,7 @@ def models(tiny_checkpoint, tmp_path_factory):
     pt = tiny_checkpoint()
     onnx_path = export_onnx(load_checkpoint(pt), "cd" * 32, tmp_path_factory.mktemp("backends") / "tiny.onnx",
                             height=H, width=W,
-                            outputs=("labels", "confidence", "overlay"))
+                            outputs=("labels", "labels_rgb", "labels_depth", "confidence", "overlay"))
     return pt, onnx_path
 
 
@@ -40,17 +40,19 @@ def frames():
 
 def test_onnx_runtime_and_pytorch_agree(models, frames):
     pt, onnx_path = models
-    outputs = ("labels", "confidence", "overlay")
+    outputs = ("labels", "labels_rgb", "labels_depth", "confidence", "overlay")
     with open_backend(onnx_path) as ort_backend, open_backend(pt, outputs=outputs) as torch_backend:
         for sample in frames:
             a = ort_backend.infer(ort_backend.contract.inputs(sample))
             b = torch_backend.infer(torch_backend.contract.inputs(sample))
-            assert set(a) == set(b) == {"labels", "confidence", "overlay"}
+            assert set(a) == set(b) == set(outputs)
             for name in a:
                 assert a[name].shape == b[name].shape and a[name].dtype == b[name].dtype, name
             assert a["labels"].shape == (1, H, W) and a["labels"].dtype == np.uint8
-            # folded (ONNX) vs unfolded (checkpoint) weights: logits within 1e-4, so labels agree
-            assert (a["labels"] == b["labels"]).mean() >= 0.999
+            # folded (ONNX) vs unfolded (checkpoint) weights: logits within 1e-4, so labels agree, every head's
+            for name in ("labels", "labels_rgb", "labels_depth"):
+                assert (a[name] == b[name]).mean() >= 0.999, name
+            assert not np.array_equal(b["labels_rgb"], b["labels_depth"])
             assert np.abs(a["confidence"] - b["confidence"]).max() < 1e-3
             same = a["labels"] == b["labels"]
             assert np.abs(a["overlay"].astype(int) - b["overlay"].astype(int))[same].max() <= 1
@@ -63,18 +65,21 @@ def test_contracts(models):
     pt, onnx_path = models
     with open_backend(onnx_path) as backend:
         c = backend.contract
-        assert (c.height, c.width, c.channel_order, c.outputs) == (H, W, "RGB", ("labels", "confidence", "overlay"))
+        assert (c.height, c.width, c.channel_order, c.outputs) == (H, W, "RGB", ("labels", "labels_rgb", "labels_depth",
+                                                                                "confidence", "overlay"))
         assert c.labels == SYNTHETIC_LABELS and c.metadata["preset"] == "asymfusion-r18"
         info = backend.describe()
         assert info["backend"] == "ort" and info["provider"] == "CPUExecutionProvider" and info["device"] == "cpu"
     with open_backend(pt, device="cpu") as backend:
         c = backend.contract
-        assert c.dynamic and c.outputs == ("labels",) and c.labels == SYNTHETIC_LABELS and c.channel_order == "RGB"
+        # the export's default outputs: the RGB head's labels for the depth fallback too
+        assert c.dynamic and c.outputs == ("labels", "labels_rgb") and c.labels == SYNTHETIC_LABELS
+        assert c.channel_order == "RGB"
         assert backend.describe()["device"] == "cpu"
         # a checkpoint takes any size: labels come back at the frame's resolution
         sample = next(iter(SyntheticScenes(seed=2, n=1, height=32, width=40)))
         out = backend.infer(backend.contract.inputs(sample))
-        assert list(out) == ["labels"] and out["labels"].shape == (1, 32, 40)
+        assert list(out) == ["labels", "labels_rgb"] and out["labels"].shape == (1, 32, 40)
 
 
 def test_bgr_checkpoint_gets_bgr_inputs_and_overlay(tiny_checkpoint, frames):

@@ -308,3 +308,21 @@ def test_sync_bn_conversion_keeps_one_bn_per_modality():
             and all(torch.equal(model.state_dict()[k], v) for k, v in state.items()))
     with torch.no_grad():
         assert torch.equal(model(rgb, depth), before)  # eval mode needs no process group
+
+
+@pytest.mark.slow
+def test_tensorboard_gets_per_class_iou_and_prediction_pictures(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(tiny_config("optim.stages.0.epochs=1", "data.depth_dropout=0.5"), tmp_path, progress=False)
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0}).Reload()
+    tags = events.Tags()
+    names = load_checkpoint(tmp_path / "last.pt").labels.names
+    per_class = {t for t in tags["scalars"] if t.startswith("val_iou_ensemble/")}
+    assert per_class and per_class <= {f"val_iou_ensemble/{n}" for n in names}
+    assert all(any(t.startswith(f"val_iou_{h}/") for t in tags["scalars"]) for h in ("rgb", "depth"))
+    pictures = sorted(t for t in tags["images"] if t.startswith("val/prediction_"))
+    assert pictures == [f"val/prediction_{i}" for i in range(4)]  # the first 4 of the 4 validation scenes
+    image = events.Images(pictures[0])[0]
+    # the 48×64 scene, its ground truth and the three heads' labels side by side
+    assert (image.height, image.width) == (48, 5 * 64)

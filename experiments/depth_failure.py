@@ -1,0 +1,123 @@
+"""Depth failure: what each head scores when depth goes missing, with and without depth dropout in training.
+
+Three models on the synthetic ablation's budget (experiments/ablation.py: the same recipe, data and test scenes):
+AsymFusion as trained so far, AsymFusion with depth dropout (`data.depth_dropout`), and an RGB-only model. Each
+is tested on the held-out scenes with depth intact, with 30 % and 70 % of its pixels removed in blobs
+(amf_edge/depth_holes.py, the holes training uses) and with no depth at all, per head, and with the runtime's
+depth fallback (runtime/fallback.py: the RGB head's labels where too little depth is valid, else the ensemble's).
+
+    python -m experiments.depth_failure --out runs/depth-failure [--seeds 0] [--jobs 2]
+
+Writes OUT/results.json and OUT/results.md (the table in docs/results/depth-failure.md); finished runs are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from experiments.ablation import TEST_DATA, train_one
+
+VARIANTS = {
+    "AsymFusion": [],
+    "AsymFusion + depth dropout": ["data.depth_dropout=0.5", "data.depth_dropout_whole=0.5"],
+    "AsymFusion + depth dropout 0.2": ["data.depth_dropout=0.2", "data.depth_dropout_whole=0.5"],
+    "AsymFusion + whole-frame dropout 0.2": ["data.depth_dropout=0.2", "data.depth_dropout_whole=1.0"],
+    "rgb only": ["model.modalities=[rgb]", "model.fusion=none"],
+}
+MISSING = {"intact": 0.0, "30 % missing": 0.3, "70 % missing": 0.7, "no depth": 1.0}
+HEADS = ("ensemble", "rgb", "depth", "fallback")
+
+
+class WithoutDepth:
+    """A dataset whose samples lose `fraction` of their depth in blobs; the same holes for every model."""
+
+    def __init__(self, dataset, fraction: float, seed: int = 7):
+        self.dataset, self.fraction, self.seed = dataset, fraction, seed
+        self.labels = dataset.labels
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        from amf_edge.depth_holes import remove_depth
+
+        return remove_depth(self.dataset[index], self.fraction, np.random.default_rng((self.seed, index)))
+
+
+def test_one(folder: Path) -> dict:
+    """{condition: {head: mIoU}} on the test scenes; "fallback" applies the runtime's rule frame by frame.
+    Kept in FOLDER/depth-failure.json: a finished test is reused."""
+    saved = folder / "depth-failure.json"
+    if saved.exists():
+        return json.loads(saved.read_text())
+    import torch
+
+    from amf_edge import load_checkpoint
+    from amf_edge.datasets import open_dataset
+    from amf_edge.metrics import score_predictions
+    from amf_edge.runtime.fallback import FallbackPolicy, valid_depth_share
+    from amf_edge.train.evaluate import predict
+
+    torch.set_num_threads(2)
+    ckpt = load_checkpoint(folder / "best.pt")
+    model, spec, policy = ckpt.model.eval(), ckpt.preprocess, FallbackPolicy()
+    test = open_dataset(TEST_DATA, "val")
+
+    def heads(sample):
+        with torch.no_grad():
+            labels = predict(model, sample, spec, protocol="official", device="cpu")
+        use_rgb = "rgb" in labels and valid_depth_share(sample.depth_m()) < policy.enter
+        labels["fallback"] = labels["rgb"] if use_rgb else labels["ensemble"]
+        return labels
+
+    results = {}
+    for condition, fraction in MISSING.items():
+        scores = score_predictions(heads, WithoutDepth(test, fraction), ckpt.config.num_classes)
+        results[condition] = {head: s["miou"] for head, s in scores["heads"].items()}
+    saved.write_text(json.dumps(results, indent=1))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("runs/depth-failure"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--jobs", type=int, default=2, help="training runs in parallel (default: 2)")
+    args = parser.parse_args(argv)
+    jobs = [(variant, seed) for seed in args.seeds for variant in VARIANTS]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        folders = list(pool.map(lambda job: train_one(args.out, job[0], job[1], VARIANTS[job[0]]), jobs))
+    results: dict = {}
+    for (variant, seed), folder in zip(jobs, folders):
+        results.setdefault(variant, {})[seed] = test_one(folder)
+        print(f"{variant}, seed {seed}: {json.dumps(results[variant][seed])}", flush=True)
+    (args.out / "results.json").write_text(json.dumps({"variants": VARIANTS, "test_data": TEST_DATA,
+                                                      "results": results}, indent=1))
+    table = format_table(results)
+    (args.out / "results.md").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+def format_table(results: dict) -> str:
+    """One row per model and head, one column per condition: mIoU (%), the mean over seeds."""
+    lines = ["| model | head | " + " | ".join(MISSING) + " |", "|---|---|" + "---|" * len(MISSING)]
+    for variant, per_seed in results.items():
+        for head in HEADS:
+            cells = []
+            for condition in MISSING:
+                values = [100 * r[condition][head] for r in per_seed.values() if r[condition].get(head) is not None]
+                cells.append(f"{np.mean(values):.1f}" if values else "–")
+            if any(c != "–" for c in cells):
+                lines.append(f"| {variant} | {head} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
