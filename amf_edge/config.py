@@ -29,6 +29,7 @@ FUSIONS = ("shuffle+shift", "shuffle", "shift", "none")
 ENCODERS = ("shared", "separate")
 BATCHNORMS = ("private", "shared")
 DECODERS = ("refinenet", "light-refinenet")
+FUSION_ALIGNS = (1, 8)
 
 
 def _choice(field_name: str, value: object, valid: tuple) -> None:
@@ -54,6 +55,9 @@ class ModelConfig:
         dropout: dropout probability on the two coarsest encoder maps and before the classifier.
         modalities: the input branches: both (AsymFusion) or one, for the single-modality baselines
             of the ablation ("rgb" or "depth" alone: a plain ResNet + decoder, no fusion).
+        fusion_align: 1 splits each fused block's channels as the paper (g = C // 5); 8 puts the shift
+            groups' boundaries on multiples of 8 and so the shuffle's (s = 4g) on multiples of 32
+            (amf_edge.models.fusion.split_channels).
     """
 
     backbone: str
@@ -66,6 +70,7 @@ class ModelConfig:
     decoder_width: int = 128
     dropout: float = 0.5
     modalities: tuple[str, ...] = MODALITIES
+    fusion_align: int = 1
 
     def __post_init__(self) -> None:
         _choice("backbone", self.backbone, tuple(BACKBONES))
@@ -96,6 +101,7 @@ class ModelConfig:
                 f"a single-modality model ({self.modalities[0]} only) has nothing to fuse, but fusion={self.fusion!r}; "
                 "set fusion to 'none'"
             )
+        _choice("fusion_align", self.fusion_align, FUSION_ALIGNS)
         if self.decoder_width < 8:
             raise AmfEdgeError(f"model config decoder_width={self.decoder_width}; expected at least 8 channels")
         if not 0.0 <= self.dropout < 1.0:

@@ -1,7 +1,8 @@
 """Named model presets (numpy-only): a small registry from a name to a `ModelConfig`.
 
 `asymfusion-r50/r101/r152` are the official architecture (Bottleneck ResNet + 3×3 RefineNet);
-`asymfusion-r18/r34` are our edge presets (BasicBlock ResNet + light-weight RefineNet decoder).
+`asymfusion-r18/r34` are our edge presets (BasicBlock ResNet + light-weight RefineNet decoder, fusion
+boundaries on multiples of 8 channels).
 """
 
 from __future__ import annotations
@@ -33,5 +34,8 @@ def get_preset(name: str, *, num_classes: int, **overrides) -> ModelConfig:
 
 for _depth in (50, 101, 152):
     register_preset(f"asymfusion-r{_depth}", backbone=f"resnet{_depth}", decoder="refinenet")
+# The edge presets split the fused channels on multiples of 8 (fusion_align): no worse on the synthetic ablation
+# budget (docs/results/fusion-align.md), and GPU slices and concatenations stay aligned.
 for _depth in (18, 34):
-    register_preset(f"asymfusion-r{_depth}", backbone=f"resnet{_depth}", decoder="light-refinenet", decoder_width=128)
+    register_preset(f"asymfusion-r{_depth}", backbone=f"resnet{_depth}", decoder="light-refinenet", decoder_width=128,
+                    fusion_align=8)

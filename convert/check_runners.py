@@ -78,10 +78,12 @@ def open_side(path: str | Path) -> Side:
 
 def logits_tensor(model) -> str | None:
     """The float logits the labels are the argmax of: the input of the Resize feeding the ArgMax (stride 4),
-    else the ArgMax's own input; None for a graph whose labels come from no ArgMax."""
+    else the ArgMax's own input (output stride 4: the labels are upsampled after the ArgMax, through the Resize
+    walked past here); None for a graph whose labels come from no ArgMax."""
     producer = {out: node for node in model.graph.node for out in node.output}
     node = producer.get(LABELS)
-    while node is not None and node.op_type in ("Cast", "Squeeze", "Unsqueeze", "Reshape", "Identity"):
+    while node is not None and node.op_type in ("Cast", "Squeeze", "Unsqueeze", "Reshape", "Identity", "Resize",
+                                                "Gather", "Slice"):
         node = producer.get(node.input[0])
     if node is None or node.op_type != "ArgMax":
         return None

@@ -101,17 +101,17 @@ class Layout:
         """Modalities stacked on the batch axis, the decoder's input."""
         return x if self.name == "batched" else torch.cat(self.unstack(x), dim=0)
 
-    def shuffle(self, x, channels: int):
+    def shuffle(self, x, channels: int, align: int = 1):
         """Swap the tail channels [s, C) between the two modalities."""
         a, b = self.unstack(x)
-        _, s = split_channels(channels)
+        _, s = split_channels(channels, align)
         return self.stack([torch.cat([a[:, :s], b[:, s:]], 1), torch.cat([b[:, :s], a[:, s:]], 1)])
 
-    def shift_add(self, x, source, channels: int):
+    def shift_add(self, x, source, channels: int, align: int = 1):
         """Add the other modality's pixel-shifted head channels of `source` to the head channels of `x`."""
         a, b = self.unstack(x)
-        sa, sb = (pixel_shift(t) for t in self.unstack(source))
-        _, s = split_channels(channels)
+        sa, sb = (pixel_shift(t, align) for t in self.unstack(source))
+        _, s = split_channels(channels, align)
         return self.stack([torch.cat([a[:, :s] + sb, a[:, s:]], 1), torch.cat([b[:, :s] + sa, b[:, s:]], 1)])
 
 
@@ -134,15 +134,16 @@ class FoldedBlock(nn.Module):
     def forward(self, x):
         L, relu = self.layout, torch.relu
         a = L.apply(relu, self.conv1(x))
-        fused_input = L.shuffle(a, self.width) if self.fusion is not None and self.fusion.shuffle else a
+        align = self.fusion.align if self.fusion is not None else 1
+        fused_input = L.shuffle(a, self.width, align) if self.fusion is not None and self.fusion.shuffle else a
         b = self.conv2(fused_input)
         if self.bottleneck:
             b = L.apply(relu, b)
         if self.fusion is not None:
             if self.fusion.shift:
-                b = L.shift_add(b, a, self.width)
+                b = L.shift_add(b, a, self.width, align)
             if self.fusion.shuffle:
-                b = L.shuffle(b, self.width)
+                b = L.shuffle(b, self.width, align)
         c = self.conv3(b) if self.bottleneck else b
         identity = x if self.downsample is None else self.downsample(x)
         return L.apply(relu, L.add(c, identity))

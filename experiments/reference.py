@@ -92,8 +92,10 @@ def _Reader(q, frames: list[np.ndarray]):
     return Reader()
 
 
-def time_models(paths: dict[str, Path], iters: int, rounds: int, warmup_s: float) -> dict[str, list[float]]:
-    """Milliseconds per inference, the models taking turns (as `amf-edge bench`), runtime session settings."""
+def time_models(paths: dict[str, Path], iters: int, rounds: int, warmup_s: float,
+                feed: dict[str, np.ndarray] | None = None) -> dict[str, list[float]]:
+    """Milliseconds per inference, the models taking turns (as `amf-edge bench`), runtime session settings.
+    `feed`: the inputs (default: a float `rgb` of the first model's input shape, the plain net's)."""
     import onnxruntime as ort
 
     from amf_edge.bench.measure import interleave
@@ -101,8 +103,9 @@ def time_models(paths: dict[str, Path], iters: int, rounds: int, warmup_s: float
 
     sessions = {k: ort.InferenceSession(str(p), session_options(ort), providers=["CPUExecutionProvider"])
                 for k, p in paths.items()}
-    shape = sessions[next(iter(sessions))].get_inputs()[0].shape
-    feed = {"rgb": np.random.default_rng(1).standard_normal(shape, dtype=np.float32)}
+    if feed is None:
+        shape = sessions[next(iter(sessions))].get_inputs()[0].shape
+        feed = {"rgb": np.random.default_rng(1).standard_normal(shape, dtype=np.float32)}
     for s in sessions.values():
         end = time.perf_counter() + warmup_s
         while True:
@@ -118,7 +121,7 @@ def time_models(paths: dict[str, Path], iters: int, rounds: int, warmup_s: float
             sessions[k].run(None, feed)
             times[k].append((time.perf_counter() - start) * 1e3)
 
-    interleave(list(sessions), iters, rounds, turn, what="plain ResNet-18")
+    interleave(list(sessions), iters, rounds, turn, what="timing")
     return times
 
 

@@ -13,7 +13,8 @@ Sinks run on the calling thread: OpenCV windows want the thread that created the
 there. The end of the stream, `--max-frames`, a sink's StopStream (q in the window), a stop signal
 (SIGINT = Ctrl-C, SIGTERM, SIGHUP) and an exception in any stage all end the run the same way: stop
 capture, count what is still queued, close every sink (a video is finalized, statistics written), print
-the summary, then re-raise the exception, if any (`Interrupted`, a KeyboardInterrupt, for a signal).
+the summary, then re-raise the exception, if any (`Interrupted`, a KeyboardInterrupt, for a signal). A
+source's exception (a damaged recording) first lets the frames it handed out before reach every sink.
 
 Signals only set a flag while the pipeline runs; the output thread acts on it between frames. Raising
 from the handler (Python's default for SIGINT) lands anywhere: inside a lock, a thread join or a sink's
@@ -25,15 +26,17 @@ threads short; the sinks are still closed, and a caller must not close the sourc
 `workers_alive()` (amf_edge.cli.run leaves the process at once instead).
 
 Every frame that enters is accounted for: frames_in = frames_out + dropped (capture, output, shutdown).
+Frames a source's own reader dropped before handing them on (a camera or real-time recording outrunning the
+pipeline) never entered: they are `dropped.source`, from the source's stats, and in `dropped_total` too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import threading
 import time
-from array import array
 from collections import deque
 from collections.abc import Sequence
 
@@ -41,9 +44,14 @@ import numpy as np
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.runtime.backends.base import Backend
+from amf_edge.runtime.fallback import FALLBACK_NOTE, DepthFallback
+from amf_edge.runtime.fallback import describe as describe_fallback
+from amf_edge.runtime.framelog import KEEP_FRAMES, FrameLog
+from amf_edge.runtime.frames import Frame
 from amf_edge.runtime.sinks.base import Result, RunReport, Sink, SinkContext, StopStream
 from amf_edge.runtime.sources.base import Source
 from amf_edge.sample import MAX_DEPTH_M
+from amf_edge.transforms import resize_sample
 
 POLICIES = ("live", "lossless")
 # live: one waiting frame bounds latency to about one frame of every stage; lossless: a little slack
@@ -193,10 +201,11 @@ class FrameQueue:
 class _Item:
     """A frame on its way through the inference thread, with the perf_counter times of its steps."""
 
-    __slots__ = ("frame", "capture_wait", "inputs", "picked", "prepared", "submitted")
+    __slots__ = ("frame", "capture_wait", "inputs", "picked", "prepared", "submitted", "fallback")
 
     def __init__(self, frame, capture_wait: float):
         self.frame, self.capture_wait = frame, capture_wait
+        self.fallback = False  # its labels come from the RGB head (runtime/fallback.py)
 
 
 class Pipeline:
@@ -212,10 +221,15 @@ class Pipeline:
         warmup: run one inference on blank inputs before capture starts (static-size models), so the
             first frame's latency is not the backend's lazy initialisation.
         echo: print the summary when the run ends.
+        frame_log: how many of the last frames the per-frame log keeps (`RunReport.frames`, exact latency
+            percentiles); the whole run is kept in sums and a histogram (amf_edge.runtime.framelog).
+        depth_fallback: "auto" hands out the RGB head's labels while depth fails (runtime/fallback.py), "off"
+            never does.
     """
 
     def __init__(self, source: Source, backend: Backend, sinks: Sequence[Sink] = (), *, policy: str | None = None,
-                 max_frames: int | None = None, queue_size: int | None = None, warmup: bool = True, echo: bool = True):
+                 max_frames: int | None = None, queue_size: int | None = None, warmup: bool = True, echo: bool = True,
+                 frame_log: int = KEEP_FRAMES, depth_fallback: str = "auto"):
         policy = policy or ("live" if source.live else "lossless")
         if policy not in POLICIES:
             raise AmfEdgeError(f"unknown policy {policy!r}; "
@@ -224,17 +238,27 @@ class Pipeline:
             raise AmfEdgeError(f"max_frames must be at least 1, got {max_frames}")
         if queue_size is not None and queue_size < 1:
             raise AmfEdgeError(f"queue_size must be at least 1, got {queue_size}")
+        if frame_log < 1:
+            raise AmfEdgeError(f"frame_log must be at least 1, got {frame_log}")
         self.source, self.backend, self.sinks = source, backend, list(sinks)
+        self.fallback = DepthFallback(depth_fallback, backend.contract)
+        contract = backend.contract
+        # a static model takes one size: other frames are resized to it (said once), unless the source says not to
+        self._resize_to = None if contract.dynamic or not source.resize else (contract.height, contract.width)
+        self._resize_said = False
         self.policy, self.max_frames, self.warmup, self.echo = policy, max_frames, warmup, echo
         size = queue_size or QUEUE_SIZES[policy]
         self._frames = FrameQueue(size, drop_oldest=policy == "live")
         self._results = FrameQueue(size, drop_oldest=policy == "live")
-        self._log = {c: array("d") for c in COLUMNS}
+        self._log = FrameLog(COLUMNS, keep=frame_log)  # bounded: a run may last for days
+        # sinks that take every frame's finished row as it comes (stats:// streams them to its file)
+        self._row_sinks = [fn for sink in self.sinks if callable(fn := getattr(sink, "log_frame", None))]
         self._sink_s = [0.0] * len(self.sinks)
         self._recent: deque = deque(maxlen=32)  # (output time, latency) of the last frames, for live statistics
         self._lock = threading.Lock()
         self._stop_requested = threading.Event()
         self._error: BaseException | None = None
+        self._source_error: Exception | None = None  # raised once the frames before it are out
         self._end_reason = "end"
         self._shutdown_drops = {"capture": 0, "inference": 0, "output": 0, "queued": 0}
         self._signal: int | None = None  # the first stop signal received while running
@@ -274,6 +298,9 @@ class Pipeline:
                     t.start()
                 self._output()
                 stopped_by = self._end_reason
+                if self._source_error is not None:
+                    self._fail(self._source_error)
+                    stopped_by = "error"
             except StopStream:
                 stopped_by = "quit"
             except BaseException as e:  # KeyboardInterrupt included: clean up, then re-raise
@@ -378,12 +405,12 @@ class Pipeline:
         stages = {**result.timing_ms, "sink": (done - sink_start) * 1e3}
         stages["queue"] += (sink_start - result.handed_s) * 1e3  # the results queue
         latency = frame.sync_ms + (done - frame.received_s) * 1e3
-        log["index"].append(frame.index)
-        log["timestamp_s"].append(frame.timestamp_s)
-        log["received_s"].append(frame.received_s - self._started)
-        for stage in STAGES:
-            log[f"{stage}_ms"].append(stages[stage])
-        log["latency_ms"].append(latency)
+        row = (frame.index, frame.timestamp_s, frame.received_s - self._started, *(stages[s] for s in STAGES), latency)
+        log.append(row)
+        if self._row_sinks:
+            named = _row(row)
+            for log_frame in self._row_sinks:
+                log_frame(named)
         with self._lock:
             self.frames_out += 1
             self._last_out = done
@@ -441,6 +468,12 @@ class Pipeline:
                     frame = next(frames)
                 except StopIteration:
                     break
+                except Exception as e:
+                    # A source that fails (a damaged recording, an unplugged camera) ends the stream like its
+                    # end: the frames already queued are still segmented and written, then the run fails.
+                    # Failing at once used to throw those good frames away.
+                    self._source_error = e
+                    break
                 self.frames_in += 1
                 if not self._frames.put(_Item(frame, (time.perf_counter() - start) * 1e3)):
                     self._shutdown_drops["capture"] += 1
@@ -474,7 +507,10 @@ class Pipeline:
                     continue
                 current = item
                 item.picked = time.perf_counter()
+                if self._resize_to is not None and item.frame.sample.size != self._resize_to:
+                    item.frame = self._resized(item.frame)
                 item.inputs = contract.inputs(item.frame.sample)  # invalid depth (NaN, inf, ...) → 0 there
+                item.fallback = self.fallback.update(item.inputs["depth"])
                 invalid = item.frame.sample.invalid_depth_pixels()  # 0 at no cost for sane depth units
                 if invalid:
                     self._invalid_depth["frames"] += 1
@@ -499,6 +535,16 @@ class Pipeline:
                 except Exception as e:
                     self._fail(e)
 
+    def _resized(self, frame: Frame) -> Frame:
+        """The frame at the model's size (the preprocessing contract's resize: colour bicubic, depth nearest), so
+        sinks draw the labels over the picture the model saw."""
+        if not self._resize_said:
+            self._resize_said = True
+            (h, w), (mh, mw) = frame.sample.size, self._resize_to
+            print(f"note: the frames are {h}×{w} and the model takes {mh}×{mw} (H×W): resizing them (add ?resize=0 to "
+                  "the source to make this an error instead)", flush=True)
+        return dataclasses.replace(frame, sample=resize_sample(frame.sample, *self._resize_to))
+
     def _emit(self, item: _Item) -> None:
         try:
             outputs = self.backend.collect()
@@ -513,6 +559,8 @@ class Pipeline:
         in_backend = (collected - item.submitted) * 1e3
         frame = item.frame
         outputs = {name: value[0] for name, value in outputs.items()}  # views: no copy
+        if item.fallback:
+            outputs = self.fallback.apply(outputs)
         handed = time.perf_counter()
         timing = {
             "capture_wait": item.capture_wait,
@@ -525,7 +573,8 @@ class Pipeline:
             "download": download,
             "postprocess": (handed - collected) * 1e3,
         }
-        result = Result(frame=frame, outputs=outputs, timing_ms=timing, handed_s=handed)
+        result = Result(frame=frame, outputs=outputs, timing_ms=timing, handed_s=handed,
+                        notes=(FALLBACK_NOTE,) if item.fallback else ())
         if not self._results.put(result):
             self._shutdown_drops["inference"] += 1
 
@@ -542,27 +591,41 @@ class Pipeline:
         return [t.name for t in threads if t.is_alive()]
 
     def _frame_columns(self) -> dict[str, list]:
+        """The last frames' log (all of a run of up to `frame_log` frames), column → values."""
         columns = {}
-        for name, values in self._log.items():
+        for name, values in self._log.recent().items():
             if name == "index":
                 columns[name] = [int(v) for v in values]
             else:
-                columns[name] = [round(v, 6 if name.endswith("_s") else 3) for v in values]
+                columns[name] = [round(float(v), _digits(name)) for v in values]
         return columns
+
+    def _latency_summary(self) -> dict:
+        """Latency percentiles and how they were computed: exact while the log holds every frame, else from
+        the whole run's histogram (within 0.5 %) with the exact ones of the kept frames beside them."""
+        log = self._log
+        if log.complete:
+            return {"latency_ms": _percentiles(log.recent()["latency_ms"]), "latency_basis": "exact"}
+        hist = log.latency
+        p50, p90, p99 = hist.percentiles([50, 90, 99])
+        return {"latency_ms": {"p50": round(p50, 2), "p90": round(p90, 2), "p99": round(p99, 2),
+                               "max": round(hist.max, 2)},
+                "latency_basis": f"histogram of all {log.count} frames (bins 1 % wide: within 0.5 %)",
+                f"latency_last_{log.keep}_ms": _percentiles(log.recent()["latency_ms"])}
 
     def _summarize(self, stopped_by: str, stuck: list[str]) -> dict:
         frames_in = self.frames_in  # once: a thread that did not stop may still count one
+        source_stats = self.source.stats()
         dropped = {"capture": self._frames.dropped, "output": self._results.dropped,
-                   "shutdown": sum(self._shutdown_drops.values())}
+                   "shutdown": sum(self._shutdown_drops.values()),
+                   "source": int(source_stats.get("dropped") or 0)}  # by its reader, before frames_in
         if stuck:  # frames still held by a thread that did not stop (it counts them later, too late): shutdown drops
             dropped["shutdown"] = max(dropped["shutdown"],
                                       frames_in - self.frames_out - dropped["capture"] - dropped["output"])
-        log = {name: np.frombuffer(values, np.float64) if len(values) else np.zeros(0)
-               for name, values in self._log.items()}
-        latency = log["latency_ms"]
-        n = len(latency)
+        log = self._log
+        n = log.count
         # the backend alone: submit to collect, copies included
-        inference = float((log["upload_ms"] + log["inference_ms"] + log["download_ms"]).mean()) if n else 0.0
+        inference = sum(log.total(f"{s}_ms") for s in ("upload", "inference", "download")) / n if n else 0.0
         # From the start of capture to the last output: the rate the sinks saw, start-up included.
         wall = self._last_out - self._started if n else 0.0
         summary = {
@@ -575,15 +638,16 @@ class Pipeline:
             "dropped_total": sum(dropped.values()),
             "wall_s": round(wall, 4),
             "fps": round(n / wall, 2) if n and wall > 0 else None,
-            "latency_ms": _percentiles(latency),
-            "stages_ms": {stage: _mean(log[f"{stage}_ms"]) for stage in STAGES},
+            **self._latency_summary(),
+            "stages_ms": {stage: _mean(log.mean(f"{stage}_ms")) for stage in STAGES},
             "inference_fps": round(1e3 / inference, 2) if inference else None,
             "warmup_ms": round(self._warmup_ms, 2) if self._warmup_ms is not None else None,
             # frames with depth values no sensor gives (NaN, inf, negative, > MAX_DEPTH_M), and how many
             # pixels: fed to the model as 0, no measurement
             "invalid_depth": dict(self._invalid_depth),
+            "depth_fallback": self.fallback.stats(),
             "backend": self.backend.describe(),
-            "source": {"uri": self.source.uri, **self.source.stats()},
+            "source": {"uri": self.source.uri, **source_stats},
             "sinks": {sink.uri: {**sink.stats(), "mean_ms": round(self._sink_s[i] * 1e3 / n, 3) if n else None}
                       for i, sink in enumerate(self.sinks)},
         }
@@ -602,8 +666,17 @@ def _percentiles(values: np.ndarray) -> dict:
             "max": round(float(values.max()), 2)}
 
 
-def _mean(values: np.ndarray) -> float | None:
-    return round(float(values.mean()), 3) if len(values) else None
+def _mean(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None
+
+
+def _digits(column: str) -> int:
+    return 6 if column.endswith("_s") else 3  # seconds to the µs, milliseconds to the µs
+
+
+def _row(values: tuple) -> dict:
+    """One frame's log row by column name, rounded as RunReport.frames is."""
+    return {name: int(v) if name == "index" else round(float(v), _digits(name)) for name, v in zip(COLUMNS, values)}
 
 
 def _describe(error: BaseException) -> str:
@@ -618,7 +691,9 @@ def format_summary(s: dict) -> str:
     fps = f"{s['fps']:.1f} FPS" if s["fps"] is not None else "FPS n/a"
     lines = [
         f"{s['frames_in']} frames in, {s['frames_out']} out, {s['dropped_total']} dropped "
-        f"(capture {d['capture']}, output {d['output']}, shutdown {d['shutdown']}) in {s['wall_s']:.2f} s: {fps} "
+        f"(capture {d['capture']}, output {d['output']}, shutdown {d['shutdown']}"
+        + (f", in the source's reader {d['source']}" if d.get("source") else "")
+        + f") in {s['wall_s']:.2f} s: {fps} "
         f"[{s['policy']}, {backend.get('backend', '?')} {where}, stopped by {s['stopped_by']}"
         + (f": {s['error'].split(':')[0]}]" if s["error"] else "]"),
     ]
@@ -639,6 +714,12 @@ def format_summary(s: dict) -> str:
     if bad.get("frames"):
         lines.append(f"warning: {bad['frames']} frames had invalid depth ({bad['pixels']} pixels NaN, infinite, "
                      f"negative or beyond {MAX_DEPTH_M:g} m, e.g. a wrong depth unit): read as no measurement")
+    fallback = describe_fallback(s.get("depth_fallback") or {})
+    if fallback:
+        lines.append(fallback)
+    damaged = (s.get("source") or {}).get("damaged")
+    if damaged:  # a realtime replay of a damaged recording ends normally: say what it could not play
+        lines.append(f"warning: the recording is {damaged['what']}: only what came before the damage was played")
     if s.get("stuck_threads"):
         when = "before the second signal" if s.get("second_signal") else f"within {JOIN_TIMEOUT_S:.0f} s"
         lines.append(f"warning: {', '.join(s['stuck_threads'])} did not stop {when}")

@@ -32,6 +32,7 @@ from amf_edge.runtime.sinks.base import Sink
 
 HELP = "train an edge model on synthetic scenes, evaluate it and segment new frames"
 CALIBRATION_SET = Path(__file__).resolve().parents[2] / "calib_data" / "synthetic-240x320"
+DEMO_CAMERA_FPS = 15.0  # the streamed synthetic camera's rate
 DEMO_VAL_SEED, DEMO_VAL_FRAMES = 77, 32  # held-out scenes (the val stream of a seed nothing trains on)
 EXTRAS = "train,convert"  # pip install "amf-edge[train,convert]" brings what this command needs
 
@@ -53,6 +54,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from amf_edge import load_checkpoint
     from amf_edge.errors import AmfEdgeError
+    from amf_edge.files import check_output
 
     if args.frames < 1:
         raise AmfEdgeError(f"--frames must be at least 1, got {args.frames}")
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise AmfEdgeError(f"--stream-frames must be 0 (skip) or more, got {args.stream_frames}")
     if args.checkpoint and args.overrides:
         raise AmfEdgeError("recipe overrides only apply when the demo trains; drop them or drop --checkpoint")
+    check_output(args.out, "--out", folder=True)  # before training, not at the first file it writes
     # A model segments best at the scale it learnt: export and stream at the training scenes' size.
     scenes = _training_scenes(args.overrides)
     args.height, args.width = args.height or scenes.height, args.width or scenes.width
@@ -139,7 +142,7 @@ def _stream(ckpt, ckpt_path: Path, args: argparse.Namespace) -> None:
     from urllib.parse import quote
 
     from amf_edge.contract import read_metadata
-    from amf_edge.convert.export import export_onnx
+    from amf_edge.convert.export import DEFAULT_OUTPUT_STRIDE, export_onnx
     from amf_edge.files import file_sha256
     from amf_edge.runtime.backends import open_backend
     from amf_edge.runtime.pipeline import Pipeline
@@ -149,7 +152,8 @@ def _stream(ckpt, ckpt_path: Path, args: argparse.Namespace) -> None:
     model, sha256 = args.out / "model.onnx", file_sha256(ckpt_path)
     meta = read_metadata(model) if model.is_file() else None
     if (meta and meta["checkpoint_sha256"] == sha256
-            and meta["input_contract"]["rgb"]["shape"][1:3] == [args.height, args.width]):
+            and meta["input_contract"]["rgb"]["shape"][1:3] == [args.height, args.width]
+            and meta["input_contract"].get("output_stride", 1) == DEFAULT_OUTPUT_STRIDE):
         print(f"using the ONNX model exported earlier: {model}")
     else:
         start = time.perf_counter()
@@ -161,8 +165,11 @@ def _stream(ckpt, ckpt_path: Path, args: argparse.Namespace) -> None:
     # quote(): a folder name with spaces, ? or # must stay part of the path inside the URI
     accuracy = _AccuracySink()
     sinks = [sink_from_uri(f"video://{quote(str(video))}"), sink_from_uri(f"stats://{quote(str(stats))}"), accuracy]
-    source_uri = f"synthetic://?seed={args.seed}&n={args.stream_frames}&height={args.height}&width={args.width}"
-    print(f"streaming {args.stream_frames} frames of {source_uri} through the ONNX model (amf-edge run):")
+    # at a camera's pace (live: the newest frame wins), so the summary's latency is what a robot would see
+    source_uri = (f"synthetic://?seed={args.seed}&n={args.stream_frames}&height={args.height}&width={args.width}"
+                  f"&fps={DEMO_CAMERA_FPS:g}")
+    print(f"streaming {args.stream_frames} frames of {source_uri}, a {DEMO_CAMERA_FPS:g} FPS camera, through the ONNX "
+          "model (amf-edge run):")
     with open_backend(model) as backend, open_source(source_uri) as source:
         Pipeline(source, backend, sinks).run()
     print(f"pixel accuracy {accuracy.score():.1%} on the streamed frames; overlay video {video}, "

@@ -16,6 +16,10 @@ examples:
   amf-edge run r18.engine --source bag://walk.bag --sink video://walk.mp4 --sink masks://walk-masks
   amf-edge run runs/r18/best.pt --source "synthetic://?n=20" --backend torch --max-frames 10
 
+Output folders are checked before the model loads, and every write is checked: a full disk or an I/O
+error stops the run (exit 1) with the files written so far whole and playable. The run ends by saying
+where each sink wrote (e.g. "wrote video: out.mp4 (300 frames, 7.1 fps, H.264)").
+
 Ctrl-C stops a run cleanly: the video is finalized, statistics written, the summary printed (exit 130);
 SIGTERM (systemd, docker stop) and SIGHUP (a closed terminal) do the same (exit 143 and 129). A second
 signal stops waiting for the model and the camera, but every file is still finished.
@@ -52,6 +56,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", choices=POLICIES,
                         help="live or lossless (default: live for cameras, lossless for files)")
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames from the source")
+    parser.add_argument("--depth-fallback", default="auto", choices=("auto", "off"),
+                        help="auto: while under 40 %% of the depth pixels are valid, use the RGB head's labels "
+                             "(labels_rgb, in amf-edge export's default outputs) and say so; off: always the "
+                             "ensemble's (default: auto)")
     parser.add_argument("--backend", default="auto", choices=("auto", "ort", "trt", "torch"),
                         help="must match the model file (default: auto, from its suffix)")
     parser.add_argument("--device", default="auto", metavar="DEVICE",
@@ -73,23 +81,36 @@ def run(args: argparse.Namespace) -> int:
     if args.queue is not None and args.queue < 1:
         raise AmfEdgeError(f"--queue must be at least 1, got {args.queue}")
     sinks = [sink_from_uri(uri) for uri in args.sink]  # URIs checked before the model loads
+    for sink in sinks:
+        sink.check()  # and that their outputs can be written: a read-only or missing folder fails in a second
     with stop_signals():  # SIGTERM and SIGHUP stop the run like Ctrl-C
         with broken_model_metadata(args.model):
             backend = open_backend(args.model, args.backend, device=args.device, threads=args.threads)
+        if note := getattr(getattr(backend, "bundle", None), "check_note", lambda: None)():  # build --check's result
+            print(note)
         with backend:
             with open_source(args.source) as source:
                 if not sinks:
                     print("no --sink given: frames are processed and counted only "
                           "(add e.g. --sink window, --sink video://out.mp4 or --sink http://127.0.0.1:8080)")
                 pipeline = Pipeline(source, backend, sinks, policy=args.policy, max_frames=args.max_frames,
-                                    queue_size=args.queue)
+                                    queue_size=args.queue, depth_fallback=args.depth_fallback)
                 try:
                     pipeline.run()
                 except BaseException as e:
+                    _say_where_sinks_wrote(sinks)  # also after an error: what was kept, and where
                     _unless_workers_alive(pipeline, e)
                     raise
+                _say_where_sinks_wrote(sinks)
                 _unless_workers_alive(pipeline, None)
     return 0
+
+
+def _say_where_sinks_wrote(sinks) -> None:
+    for sink in sinks:
+        line = sink.describe()
+        if line:
+            print(line, flush=True)
 
 
 def _unless_workers_alive(pipeline, error: BaseException | None) -> None:

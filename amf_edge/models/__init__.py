@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from amf_edge.models.network import HEADS, AsymFusion, upsample_logits
+from amf_edge.models.network import (
+    DEFAULT_OUTPUT_STRIDE,
+    HEADS,
+    OUTPUT_STRIDES,
+    AsymFusion,
+    labels_from_logits,
+    scores_at_stride,
+    to_input_size,
+    upsample_logits,
+)
 from amf_edge.presets import get_preset
 
-__all__ = ["HEADS", "AsymFusion", "build_model", "upsample_logits"]
+__all__ = ["DEFAULT_OUTPUT_STRIDE", "HEADS", "OUTPUT_STRIDES", "AsymFusion", "build_model", "labels_from_logits",
+           "scores_at_stride", "to_input_size", "upsample_logits"]
 
 
 def build_model(name: str, *, num_classes: int, **overrides) -> AsymFusion:

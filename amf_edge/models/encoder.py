@@ -107,8 +107,8 @@ class ResNetEncoder(nn.Module):
             blocks = []
             for i in range(n):
                 fuse = cfg.fuses(stage) and i == n - 1 and i > 0
-                fusion = (ShuffleShift(width, shuffle="shuffle" in cfg.fusion, shift="shift" in cfg.fusion)
-                          if fuse else None)
+                fusion = (ShuffleShift(width, shuffle="shuffle" in cfg.fusion, shift="shift" in cfg.fusion,
+                                       align=cfg.fusion_align) if fuse else None)
                 stride = 2 if stage > 1 and i == 0 else 1
                 blocks.append(block(cfg, cin, width, stride, fusion))
                 cin = width * block.expansion

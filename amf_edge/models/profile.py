@@ -68,7 +68,7 @@ def profile(config: ModelConfig, height: int, width: int) -> Profile:
         params["total_with_separate_encoders"] = count_params(config.replace(encoder="separate"))["total"]
     fusion = []
     for name, block in model.encoder.fusion_positions():
-        g, s = split_channels(block.channels)
+        g, s = split_channels(block.channels, block.align)
         fusion.append({
             "block": "encoder." + name.removesuffix(".fusion"),
             "channels": block.channels, "shift_group": g, "head": [0, s], "tail": [s, block.channels],

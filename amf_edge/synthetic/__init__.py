@@ -136,15 +136,19 @@ class SyntheticScenes:
 _URI_KEYS = ("seed", "n", "height", "width", "val")
 
 
-def parse_synthetic_uri(uri: str, split: str = "train") -> SyntheticScenes:
+def parse_synthetic_uri(uri: str, split: str = "train", extra: dict | None = None):
     """`synthetic://?seed=S&n=N&height=H&width=W&val=V` (every key optional) as `SyntheticScenes`.
 
     Split "train" has n scenes; split "val" has V scenes (default max(1, n // 4)) from the disjoint
-    validation stream of the same seed.
+    validation stream of the same seed. `extra` adds options of the caller's ({key: amf_edge.uri option}, e.g. the
+    runtime source's fps); then the result is (scenes, {key: value given}).
     """
     example = "synthetic://?seed=0&n=100&height=240&width=320"
-    _, options = parse_uri(uri, "synthetic", {key: (int, "an integer") for key in _URI_KEYS}, example, location="none")
+    spec = {**{key: (int, "an integer") for key in _URI_KEYS}, **(extra or {})}
+    _, options = parse_uri(uri, "synthetic", spec, example, location="none")
+    given = {key: options.pop(key) for key in list(options) if key in (extra or {})}
     val = options.pop("val", None)
     n = _checked_int("n", options.pop("n", DEFAULT_N), 1)
     val = max(1, n // 4) if val is None else _checked_int("val", val, 1)
-    return SyntheticScenes(n=n if split == "train" else val, split=split, **options)
+    scenes = SyntheticScenes(n=n if split == "train" else val, split=split, **options)
+    return scenes if extra is None else (scenes, given)

@@ -18,6 +18,7 @@ class Source(abc.ABC):
 
     scheme: str = "?"
     live: bool = False
+    resize: bool = True  # frames of another size than the model's are resized to it (file sources: ?resize=0: no)
 
     def __init__(self, uri: str):
         self.uri = uri

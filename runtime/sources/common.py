@@ -25,6 +25,7 @@ FILE_OPTIONS: dict[str, Option] = {
     "width": SIZE,
     "height": SIZE,
     "loop": FLAG,  # on: start over at the end (demos)
+    "resize": FLAG,  # on (the default): frames of another size than the model's are resized to it; 0: an error
 }
 
 
@@ -108,8 +109,10 @@ class FileSource(Source):
             raise AmfEdgeError(f"{self.scheme}://{location}: folder {self.root} does not exist; {self.layout}")
         self.size = output_size(uri, self.options)
         self.loop = bool(self.options.get("loop", False))
+        self.resize = bool(self.options.get("resize", True))
         self.intrinsics: Intrinsics | None = None
         self.pairs: list[tuple[float, Path, Path]] = []
+        self.names: list[str] = []  # each pair's name where the source has one (Frame.name)
         self.delivered = 0
 
     def _one_pass(self) -> Iterator[Frame]:
@@ -120,7 +123,7 @@ class FileSource(Source):
             if self.size is not None:
                 sample = resize_for_model(sample, *self.size)
             self.delivered += 1
-            yield Frame(sample, index, t, time.perf_counter())
+            yield Frame(sample, index, t, time.perf_counter(), name=self.names[index] if self.names else None)
 
     def __iter__(self) -> Iterator[Frame]:
         return looped(self._one_pass, self.loop)

@@ -9,6 +9,12 @@
         A recording: ROS1 .bag (librealsense ≤ 2.57, uncompressed or LZ4) or rosbag2 .db3 (librealsense
         ≥ 2.58, `amf-edge record`). Played as fast as the reader reads, losing nothing; realtime=1 plays
         at the recorded speed and drops what the reader misses, like a camera.
+        A recording librealsense cannot open because it is cut off or damaged (power lost while recording)
+        plays from a copy of what comes before the damage (amf_edge.runtime.salvage, in the temporary folder,
+        removed at close); then, losing nothing being the promise, the stream ends in an error that says
+        what was played and what was lost. With realtime=1 (frames may be lost anyway) it ends normally and
+        `stats()["damaged"]` says so. The same for a file librealsense opens but stops playing early, at a
+        record it cannot parse (amf_edge.runtime.realsense: the last frame's position against the duration).
 
 max_dt is the colour/depth pairing tolerance (default half a frame period). Frame.index is the colour
 frame number, so gaps show frames the device or the pairing dropped; `stats()` counts them.
@@ -17,12 +23,15 @@ frame number, so gaps show frames the device or the pairing dropped; `stats()` c
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.runtime.frames import Frame
 from amf_edge.runtime.realsense import RealSenseReader, choose_streams, describe_device, find_camera, import_rs
+from amf_edge.runtime.salvage import NotSalvageable, Salvage, salvage
 from amf_edge.runtime.sources.base import Source
 from amf_edge.runtime.sources.common import (
     FILE_OPTIONS,
@@ -89,26 +98,52 @@ class BagSource(Source):
         self.live = bool(options.get("realtime", False))
         self.size = output_size(uri, options)
         self.loop = bool(options.get("loop", False))
+        self.resize = bool(options.get("resize", True))
         self.max_dt = options.get("max_dt")
         self.sync: StreamSynchronizer | None = None
         self.delivered = 0
         self._dropped_before = 0  # by the readers of earlier passes
+        self.salvage: Salvage | None = None  # a damaged recording: what of it plays (see the module docstring)
+        self._salvage_dir: Path | None = None
+        self._load_error = ""
         self._reader = self._open()  # open now: a bad file is an error of open_source, not of the first frame
         self._passes = 0
 
     def _open(self) -> RealSenseReader:
         rs = import_rs()
         self._context = rs.context()  # the playback device lives in this context; keep it alive with it
-        try:
-            device = self._context.load_device(str(self.path))
-        except RuntimeError as e:
-            raise AmfEdgeError(f"librealsense cannot play {self.path}: {e}. Expected an uncompressed or LZ4 ROS1 .bag "
-                               "or a rosbag2 .db3 written by librealsense") from None
+        device = self._load_device()
         what = f"recording {self.path}"
         depth, color = choose_streams(device, what=what)
         reader = RealSenseReader(device, depth, color, live=self.live, max_dt=self.max_dt, what=what, sync=self.sync)
         self.sync = reader.sync
         return reader
+
+    def _load_device(self) -> object:
+        """The playback device: of the file, or of the playable copy of it when librealsense refuses the file
+        (made once, on the first refusal: a looped recording plays the same copy every pass)."""
+        copy = self._salvage_dir / f"salvaged{self.path.suffix}" if self._salvage_dir is not None else None
+        if copy is not None:
+            return self._context.load_device(str(copy))
+        try:
+            return self._context.load_device(str(self.path))
+        except RuntimeError as e:
+            self._load_error = str(e)
+        self._salvage_dir = Path(tempfile.mkdtemp(prefix="amf-edge-salvage-"))
+        copy = self._salvage_dir / f"salvaged{self.path.suffix}"
+        try:
+            self.salvage = salvage(self.path, copy)
+            return self._context.load_device(str(copy))
+        except (NotSalvageable, RuntimeError, OSError) as why:
+            self.close()
+            raise AmfEdgeError(f"librealsense cannot play {self.path} ({self._load_error}), and no frame can be "
+                               f"recovered from it: {why}. Expected an uncompressed or LZ4 ROS1 .bag or a rosbag2 "
+                               ".db3 written by librealsense") from None
+
+    def _damage_error(self) -> AmfEdgeError:
+        return AmfEdgeError(f"recording {self.path} is {self.salvage.describe()} (librealsense: {self._load_error}); "
+                            f"played the {self.delivered} frames before the damage, the rest is lost. Play it with "
+                            "?realtime=1 to take what is there without this error")
 
     def _one_pass(self) -> Iterator[Frame]:
         if self._passes:
@@ -128,13 +163,24 @@ class BagSource(Source):
                 yield frame
         finally:
             frames.close()  # stops the sensors now, not when the generator is collected
+        if self.salvage is not None and not self.live:  # every frame there is was handed on: now say what is lost
+            raise self._damage_error()
 
     def __iter__(self) -> Iterator[Frame]:
         return looped(self._one_pass, self.loop)
 
     def stats(self) -> dict:
-        return {**self._reader.stats(), "frames": self.delivered,
-                "dropped": self._dropped_before + self._reader.dropped}
+        stats = {**self._reader.stats(), "frames": self.delivered,
+                 "dropped": self._dropped_before + self._reader.dropped}
+        if self.salvage is not None:
+            stats["damaged"] = {"what": self.salvage.describe(), "messages_recovered": self.salvage.messages}
+        elif self._reader.ended_early is not None:  # real-time replay: noted, not an error
+            stats["damaged"] = {"what": self._reader.ended_early}
+        return stats
 
     def close(self) -> None:
-        self._reader.close()
+        if getattr(self, "_reader", None) is not None:
+            self._reader.close()
+        if self._salvage_dir is not None:
+            shutil.rmtree(self._salvage_dir, ignore_errors=True)
+            self._salvage_dir = None

@@ -147,7 +147,7 @@ def test_a_text_write_that_fails_leaves_the_old_file_and_no_tmp(tmp_path, monkey
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "replace", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(AmfEdgeError, match="could not write the output .*metrics.json: No space left"):
         write_text_replacing(path, "new")
     monkeypatch.setattr(os, "replace", real_replace)
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

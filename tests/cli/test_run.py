@@ -78,7 +78,8 @@ def test_run_live_with_max_frames_and_the_torch_backend(models, tmp_path, capsys
     (["{onnx}", "--source", SOURCE, "--sink", "ftp://x"], "unknown sink 'ftp://x'"),
     (["{onnx}", "--source", SOURCE, "--sink", "video://out.mp4?fps=-1"],
      "option 'fps' must be frames per second > 0, e.g. 30, got '-1'"),
-    (["{onnx}", "--source", f"synthetic://?n=2&height=64&width={W}"], "the frame is 64×64 but the model takes 48×64"),
+    (["{onnx}", "--source", f"synthetic://?n=2&height=64&width={W}&resize=0"],
+     "the frame is 64×64 but the model takes 48×64"),
     (["{onnx}", "--source", SOURCE, "--backend", "trt"], "--backend trt runs a TensorRT engine bundle"),
     (["{pt}", "--source", SOURCE, "--backend", "ort"], "--backend ort runs an ONNX model"),
     (["{onnx}", "--source", SOURCE, "--max-frames", "0"], "--max-frames must be at least 1"),
@@ -103,10 +104,21 @@ def test_a_window_without_a_display_exits_1(models, capsys, monkeypatch):
 
 def test_bad_input_has_no_traceback_in_a_real_process(models):
     command = [sys.executable, "-m", "amf_edge.cli.main", "run", str(models[1]), "--source",
-               f"synthetic://?n=2&height=40&width={W}"]
+               f"synthetic://?n=2&height=40&width={W}&resize=0"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "the frame is 40×64 but the model takes 48×64" in result.stderr
+
+
+def test_frames_of_another_size_are_resized_to_the_model_and_said_once(models, tmp_path):
+    """By default a source's frames are resized to a static model's input (the preprocessing contract's resize),
+    and the sinks get the resized frame, so the overlay matches the labels."""
+    command = [sys.executable, "-m", "amf_edge.cli.main", "run", str(models[1]), "--source",
+               f"synthetic://?n=3&height=40&width={W + 16}", "--sink", f"video://{tmp_path / 'v.avi'}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(f"the frames are 40×{W + 16} and the model takes {H}×{W}") == 1
+    assert "3 frames in, 3 out" in result.stdout and video_frames(tmp_path / "v.avi") == 3
 
 
 def test_ctrl_c_finalizes_outputs_and_exits_130(models, tmp_path):
@@ -148,10 +160,12 @@ def test_demo_streams_through_the_exported_model(models, tmp_path, capsys):
                  "--out", str(out), "--stream-frames", "5"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "using the ONNX model exported earlier" in printed and "5 frames in, 5 out, 0 dropped" in printed
+    assert "using the ONNX model exported earlier" in printed and "5 frames in" in printed
     assert "pixel accuracy" in printed and "on the streamed frames" in printed
-    assert video_frames(out / "overlay.mp4") == 5
-    assert json.loads((out / "stats.json").read_text())["summary"]["frames_out"] == 5
+    # streamed at a camera's pace, live: a frame the model cannot keep up with is dropped, not queued
+    summary = json.loads((out / "stats.json").read_text())["summary"]
+    assert "a 15 FPS camera" in printed and summary["policy"] == "live" and summary["wall_s"] >= 4 / 15
+    assert 1 <= summary["frames_out"] == video_frames(out / "overlay.mp4") <= 5
     assert (out / "frames/frame_000.png").is_file()
 
 

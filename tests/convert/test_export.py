@@ -118,8 +118,49 @@ def test_parity_check_catches_a_different_model(ckpt, exported, frames):
 
 def test_outputs_are_parsed_strictly():
     assert parse_outputs("overlay, logits") == ("labels", "logits", "overlay")
-    with pytest.raises(AmfEdgeError, match="subset of labels, logits, confidence, overlay"):
+    with pytest.raises(AmfEdgeError, match="subset of labels, labels_rgb, labels_depth, logits, confidence, overlay"):
         parse_outputs("labels,heatmap")
+    # the default carries the RGB head's labels (the runtime's depth fallback) only where there is a depth head
+    assert parse_outputs(None) == ("labels", "labels_rgb")
+    assert parse_outputs(None, ("rgb",)) == ("labels",)
+    with pytest.raises(AmfEdgeError, match="only the rgb head.*no labels_depth"):
+        parse_outputs("labels_depth", ("rgb",))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stride", [2, 4])
+def test_head_labels_and_output_stride_match_pytorch(ckpt, frames, tmp_path, stride):
+    """Every head's labels at the output stride: the argmax of the PyTorch head's logits at that stride, repeated
+    to the input size (check_parity compares each of them), and coarser than at full resolution."""
+    from amf_edge.models import labels_from_logits
+
+    path = export_onnx(ckpt, "0" * 64, tmp_path / "s.onnx", height=H, width=W, output_stride=stride,
+                       outputs=("labels", "labels_rgb", "labels_depth", "confidence"))
+    assert check_parity(ckpt, path, frames)["label_agreement"] == 1.0
+    meta = read_metadata(path)
+    assert meta["input_contract"]["output_stride"] == stride
+    assert meta["input_contract"]["outputs"] == ["labels", "labels_rgb", "labels_depth", "confidence"]
+    got = run(path, frames[0])
+    for name in ("labels", "labels_rgb", "labels_depth", "confidence"):
+        assert got[name].shape == (1, H, W)
+        # repeated: every stride×stride block holds one value
+        blocks = got[name][0].reshape(H // stride, stride, W // stride, stride)
+        assert (blocks == blocks[:, :1, :, :1]).all(), name
+    assert got["labels"].dtype == np.uint8 and got["confidence"].dtype == np.float32
+    spec, model = ckpt.preprocess, ckpt.model.eval()
+    with torch.no_grad():
+        heads = model.forward_heads(*(torch.from_numpy(a) for a in spec(frames[0].rgb, frames[0].depth_m())))
+        full = labels_from_logits(heads["rgb"], (H, W), 1)[0].numpy()
+    # the heads differ from each other and the stride changes some labels (else this test could not fail)
+    assert not np.array_equal(got["labels_rgb"][0], got["labels_depth"][0])
+    assert not np.array_equal(got["labels_rgb"][0], full)
+
+
+def test_default_outputs_and_stride(ckpt, tmp_path):
+    path = export_onnx(ckpt, "0" * 64, tmp_path / "d.onnx", height=H, width=W)
+    meta = read_metadata(path)
+    assert meta["input_contract"]["outputs"] == ["labels", "labels_rgb"]
+    assert meta["input_contract"]["output_stride"] == 4
 
 
 def test_export_cli(tiny_checkpoint, tmp_path, capsys):
@@ -171,3 +212,12 @@ def test_export_cleans_the_graph(ckpt, tmp_path, monkeypatch):
     n_slim, n_raw = (len(onnx.load(str(p)).graph.node) for p in (slim, raw))
     assert n_slim < 0.85 * n_raw, (n_slim, n_raw)
     assert check_parity(ckpt, slim, list(SyntheticScenes(seed=6, n=1, height=H, width=W)))["label_agreement"] == 1.0
+
+
+def test_the_cli_default_stride_is_the_exporter_default():
+    """amf_edge/cli/export.py keeps its own copy (importing the exporter at --help time would import torch)."""
+    from amf_edge.cli import export as cli
+    from amf_edge.convert import export
+    from amf_edge.models import DEFAULT_OUTPUT_STRIDE
+
+    assert cli.DEFAULT_OUTPUT_STRIDE == export.DEFAULT_OUTPUT_STRIDE == DEFAULT_OUTPUT_STRIDE

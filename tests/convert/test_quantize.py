@@ -278,12 +278,16 @@ def test_a_drop_beyond_the_budget_writes_nothing(fp32, tmp_path, capsys):
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["over.int8.onnx.calib.json"]
 
 
-def test_eval_scores_an_onnx_model_like_its_checkpoint(tiny_checkpoint, fp32, tmp_path):
+def test_eval_scores_an_onnx_model_like_its_checkpoint(tiny_checkpoint, tmp_path):
+    """At output stride 1 (the official protocol's full-resolution argmax, which `eval` of a checkpoint uses) every
+    pixel is scored the same."""
+    full = export_onnx(load_checkpoint(tiny_checkpoint()), "cd" * 32, tmp_path / "full.onnx", height=H, width=W,
+                       output_stride=1)
     data = f"synthetic://?seed=3&n=4&val=3&height={H}&width={W}"
-    for model, out in ((tiny_checkpoint(), "pt"), (fp32, "onnx")):
+    for model, out in ((tiny_checkpoint(), "pt"), (full, "onnx")):
         assert main(["eval", str(model), "--data", data, "--protocol", "fast", "--out", str(tmp_path / out)]) == 0
     pt, onnx_ = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("pt", "onnx"))
-    assert onnx_["protocol"] == "onnx (fp32)" and list(onnx_["heads"]) == ["ensemble"]
+    assert onnx_["protocol"] == "onnx (fp32)" and list(onnx_["heads"]) == ["ensemble", "rgb"]  # + labels_rgb
     assert onnx_["heads"]["ensemble"]["confusion"] == pt["heads"]["ensemble"]["confusion"]
     assert (tmp_path / "onnx" / "images" / "0000.png").exists()
 

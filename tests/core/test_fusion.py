@@ -75,3 +75,32 @@ def test_shuffle_and_shift_switch_independently(shuffle, shift):
     assert torch.equal(seen["rgb"][:, 8:], (a["depth"] if shuffle else a["rgb"])[:, 8:])
     expected_head = a["rgb"][:, :8] + (pixel_shift(a["depth"]) if shift else 0)
     assert torch.allclose(out["rgb"][:, :8], expected_head)
+
+
+@pytest.mark.parametrize("channels, expected", [(64, (8, 32)), (128, (24, 96)), (256, (48, 192)), (512, (104, 416)),
+                                                (40, (8, 32))])
+def test_aligned_split_puts_every_boundary_on_a_multiple_of_8(channels, expected):
+    g, s = split_channels(channels, 8)
+    assert (g, s) == expected and g % 8 == 0 and s % 32 == 0 and 0 < s < channels
+
+
+def test_aligned_fusion_computes_the_same_function_after_folding():
+    """The aligned split goes through the model, the BN folding (every layout) and the profile alike."""
+    from amf_edge.convert.fold import fold
+    from amf_edge.models import build_model
+    from amf_edge.models.profile import profile
+
+    torch.manual_seed(0)
+    model = build_model("asymfusion-r18", num_classes=5).eval()  # the edge presets' default: aligned
+    assert model.config.fusion_align == 8
+    official = build_model("asymfusion-r18", num_classes=5, fusion_align=1).eval()
+    assert build_model("asymfusion-r50", num_classes=5).config.fusion_align == 1  # the official presets: the paper
+    official.load_state_dict(model.state_dict())
+    rgb, depth = torch.randn(1, 3, 64, 80), torch.rand(1, 1, 64, 80)
+    with torch.no_grad():
+        expected = model(rgb, depth)
+        assert not torch.allclose(official(rgb, depth), expected, atol=1e-3)  # the split matters
+        for layout in ("split", "batched", "grouped"):
+            assert torch.allclose(fold(model, layout)(rgb, depth), expected, atol=1e-4), layout
+    heads = [f["head"][1] for f in profile(model.config, 64, 80).fusion]
+    assert heads == [32, 96, 192, 416]

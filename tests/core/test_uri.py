@@ -23,7 +23,8 @@ KINDS = ("dataset", "source", "sink")
 # Per kind, the scheme taking a folder and a switch, the switch, its valid options and the example its errors show.
 SCHEME = {"dataset": "sunrgbd", "source": "folder", "sink": "masks"}
 SWITCH = {"dataset": "label_offset", "source": "loop", "sink": "color"}
-VALID = {"dataset": "depth_unit, label_offset", "source": "width, height, loop, depth_unit, fps", "sink": "color"}
+VALID = {"dataset": "depth_unit, label_offset", "source": "width, height, loop, resize, depth_unit, fps",
+         "sink": "color"}
 EXAMPLE = {"dataset": "sunrgbd://data/sunrgbd?label_offset=1", "source": "folder://captures/office",
            "sink": "masks://out/masks?color=1"}
 # Per kind, a URI with a positive number option: (template, option).
@@ -182,7 +183,9 @@ def test_plus_in_a_text_value_is_a_plus():
 
 def test_synthetic_reads_the_same_as_a_dataset_and_as_a_source():
     for uri in ("synthetic://?n=2&n=3", "synthetic://?colour=red", "synthetic://?n=two", "synthetic://?n="):
-        assert error(open_dataset, uri) == error("source", uri)
+        # the same parser; the source takes two options more (a camera's pace, and whether to resize)
+        expected = error(open_dataset, uri).replace("width, val;", "width, val, fps, resize;")
+        assert error("source", uri) == expected
     assert error(open_dataset, "synthetic://?colour=red") == (
         "'synthetic://?colour=red': unknown option 'colour'; valid options: seed, n, height, width, val; "
         "e.g. 'synthetic://?seed=0&n=100&height=240&width=320'")

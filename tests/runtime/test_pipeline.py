@@ -106,6 +106,7 @@ class RecordingSink(Sink):
         super().__init__("record://")
         self.delay, self.fail_at, self.raise_at, self.exc = delay, fail_at, raise_at, exc
         self.indices, self.labels, self.report, self.closed, self.opened = [], [], None, 0, False
+        self.sizes = []
 
     def open(self, context):
         super().open(context)
@@ -120,6 +121,7 @@ class RecordingSink(Sink):
             time.sleep(self.delay)
         self.indices.append(result.frame.index)
         self.labels.append(int(result.labels[0, 0]))
+        self.sizes.append(result.frame.sample.size)
         self.written += 1
 
     def close(self, report=None):
@@ -371,8 +373,15 @@ def test_a_sink_that_cannot_open_closes_the_others_and_starts_nothing(tmp_path, 
     assert capsys.readouterr().out == ""  # no summary for a run that never started
 
 
-def test_a_wrong_frame_size_is_reported_with_the_fix():
-    pipeline = Pipeline(FakeSource(5, size=(20, 30)), FakeBackend(), [RecordingSink()], echo=False)
+def test_a_wrong_frame_size_is_resized_or_with_resize_off_reported_with_the_fix(capsys):
+    sink = RecordingSink()
+    pipeline = Pipeline(FakeSource(5, size=(20, 30)), FakeBackend(), [sink], echo=False)
+    assert pipeline.run()["frames_out"] == 5
+    assert "the frames are 20×30 and the model takes 24×32" in capsys.readouterr().out
+    assert sink.sizes == [(24, 32)] * 5  # the sinks see what the model saw
+    source = FakeSource(5, size=(20, 30))
+    source.resize = False  # what ?resize=0 sets
+    pipeline = Pipeline(source, FakeBackend(), [RecordingSink()], echo=False)
     with pytest.raises(AmfEdgeError, match=r"the frame is 20×30 but the model takes 24×32"):
         pipeline.run()
     check_accounting(pipeline.summary)

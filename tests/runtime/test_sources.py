@@ -113,7 +113,7 @@ def test_tum_resize_scales_colour_depth_and_intrinsics(tmp_path):
     ("/nowhere", "does not exist; a TUM RGB-D sequence folder holds rgb.txt and depth.txt"),
     ("?fx=500", "missing fy, cx, cy"),
     ("?max_dt=-1", "option 'max_dt' must be a pairing tolerance"),
-    ("?speed=2", "unknown option 'speed'; valid options: width, height, loop, max_dt, depth_unit, fx"),
+    ("?speed=2", "unknown option 'speed'; valid options: width, height, loop, resize, max_dt, depth_unit, fx"),
     ("?width=32", "give both width and height"),
     ("?max_dt=0.01&max_dt=0.02", "given twice"),
 ])
@@ -481,3 +481,23 @@ def test_every_scheme_is_registered_and_unknown_ones_list_them():
     assert {"synthetic", "realsense", "bag", "tum", "folder"} <= set(SCHEMES)
     with pytest.raises(AmfEdgeError, match="realsense://, bag://, tum://, folder://"):
         open_source("kinect://0")
+
+
+def test_synthetic_source_paced_like_a_camera():
+    """`fps` makes the synthetic source a camera: frames at that rate, live by default; without it, a recording."""
+    import time
+
+    from amf_edge.runtime.sources.synthetic import SyntheticSource
+
+    recording = SyntheticSource("synthetic://?n=3&height=24&width=32")
+    assert recording.fps is None and not recording.live
+    camera = SyntheticSource("synthetic://?n=6&height=24&width=32&fps=20")
+    assert camera.fps == 20 and camera.live
+    start = time.perf_counter()
+    frames = list(camera)
+    elapsed = time.perf_counter() - start
+    assert elapsed >= 5 / 20  # frame 5 is due 0.25 s after frame 0: paced, never early
+    assert [f.timestamp_s for f in frames] == [i / 20 for i in range(6)]
+    assert all(f.received_s - start >= i / 20 for i, f in enumerate(frames))  # each at its time or later
+    with pytest.raises(AmfEdgeError, match="fps.*frames per second"):
+        SyntheticSource("synthetic://?n=3&fps=0")
