@@ -32,11 +32,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from amf_edge.errors import AmfEdgeError
-    from amf_edge.models.profile import profile
 
     if Path(args.preset).exists() or Path(args.preset).suffix in (".onnx", ".engine", ".pt"):
+        # before torch is needed: `inspect` works on an edge install too
         raise AmfEdgeError(f"{args.preset} is a file, and `info` describes presets (asymfusion-r18, ...); "
                            f"what a model file holds: amf-edge inspect {args.preset}")
+    from amf_edge.models.profile import profile
+
     result = profile(model_config_from_args(args), args.height, args.width).to_dict()
     result = {"preset": args.preset, **result}
     print(json.dumps(result, indent=2) if args.json else format_text(result))
