@@ -20,6 +20,15 @@ from amf_edge.sample import RGBDSample
 
 METADATA_PREFIX = "amf_edge."
 PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu")
+# What an exported model (and the .pt backend) can output, in graph order; the heads' labels by output name.
+OUTPUTS = ("labels", "labels_rgb", "labels_depth", "logits", "confidence", "overlay")
+HEAD_OUTPUTS = {"labels_rgb": "rgb", "labels_depth": "depth"}  # output → the modality head it labels
+DEFAULT_OUTPUTS = ("labels", "labels_rgb")  # for RGB-D models: the runtime's depth fallback needs the RGB head's
+
+
+def default_outputs(modalities: tuple[str, ...]) -> tuple[str, ...]:
+    """The outputs a model with these heads gets unless asked otherwise."""
+    return DEFAULT_OUTPUTS if set(modalities) == {"rgb", "depth"} else ("labels",)
 
 
 def encode_metadata(values: dict[str, Any]) -> dict[str, str]:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from amf_edge.contract import ModelContract, decode_metadata
+from amf_edge.contract import HEAD_OUTPUTS, ModelContract, decode_metadata
 from amf_edge.lazy import require_module
 from amf_edge.sample import RGBDSample
 from amf_edge.transforms import resize_sample
 
 QUANTIZED = ("int8", "int8-cpu")  # precisions whose graphs hold Q/DQ
-HEAD_LABELS = {"labels": "ensemble", "labels_rgb": "rgb", "labels_depth": "depth"}  # output → head it labels
+HEAD_LABELS = {"labels": "ensemble", **HEAD_OUTPUTS}  # output → the head it labels
 
 
 def scoring_options(ort, precision: str, threads: int = 0):

@@ -29,7 +29,7 @@ from torch import nn
 
 from amf_edge import __version__
 from amf_edge.checkpoint import Checkpoint
-from amf_edge.contract import decode_metadata, encode_metadata
+from amf_edge.contract import HEAD_OUTPUTS, OUTPUTS, decode_metadata, default_outputs, encode_metadata
 from amf_edge.convert.fold import fold
 from amf_edge.convert.lint import check_tensorrt_parsable
 from amf_edge.errors import AmfEdgeError
@@ -37,9 +37,6 @@ from amf_edge.files import replacing
 from amf_edge.lazy import require_module
 from amf_edge.models import DEFAULT_OUTPUT_STRIDE, labels_from_logits, scores_at_stride, to_input_size
 
-OUTPUTS = ("labels", "labels_rgb", "labels_depth", "logits", "confidence", "overlay")
-DEFAULT_OUTPUTS = ("labels", "labels_rgb")  # for RGB-D models; single-modality ones: labels
-HEAD_OUTPUTS = {"labels_rgb": "rgb", "labels_depth": "depth"}  # output → the modality head it labels
 OPSET = 18
 OVERLAY_ALPHA = 0.5
 
@@ -88,7 +85,7 @@ def parse_outputs(text: str | None, modalities: tuple[str, ...] = ("rgb", "depth
     """`--outputs` → output names in the graph's order; None: the default, labels (+ labels_rgb for RGB-D
     models, which the runtime's depth fallback needs)."""
     if text is None:
-        return DEFAULT_OUTPUTS if set(modalities) == {"rgb", "depth"} else ("labels",)
+        return default_outputs(modalities)
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in OUTPUTS]
     if unknown or not names:

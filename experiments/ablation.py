@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -62,6 +63,20 @@ def train_one(out: Path, variant: str, seed: int, overrides: list[str] | None = 
     return folder
 
 
+def train_and_test(out: Path, variants: dict[str, list[str]], seeds: list[int], jobs: int,
+                   test: Callable[[Path], dict], miou: Callable[[dict], float] = lambda r: r["ensemble"]) -> dict:
+    """Train every variant for every seed on the budget (`jobs` runs at a time, finished ones reused), then
+    `test(folder)` each run, printing `miou(its result)`: {variant: {seed: test result}}."""
+    runs = [(variant, seed) for seed in seeds for variant in variants]
+    with ThreadPoolExecutor(jobs) as pool:
+        folders = list(pool.map(lambda run: train_one(out, run[0], run[1], variants[run[0]]), runs))
+    results: dict = {}
+    for (variant, seed), folder in zip(runs, folders):
+        results.setdefault(variant, {})[seed] = found = test(folder)
+        print(f"{variant:<36} seed {seed}: test ensemble mIoU {100 * miou(found):.2f}", flush=True)
+    return results
+
+
 def test_one(folder: Path) -> dict:
     """Test-scene mIoU per head and the ensemble's per-class IoU."""
     import torch
@@ -92,14 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=2, help="training runs in parallel (default: 2)")
     args = parser.parse_args(argv)
-    jobs = [(variant, seed) for seed in args.seeds for variant in VARIANTS]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        folders = list(pool.map(lambda job: train_one(args.out, *job), jobs))
-    results = {}
-    for (variant, seed), folder in zip(jobs, folders):
-        results.setdefault(variant, {})[seed] = test_one(folder)
-        print(f"{variant:<34} seed {seed}: test ensemble mIoU {100 * results[variant][seed]['ensemble']:.2f}",
-              flush=True)
+    results = train_and_test(args.out, VARIANTS, args.seeds, args.jobs, test_one)
     (args.out / "results.json").write_text(json.dumps({"budget": BUDGET, "test_data": TEST_DATA, "results": results},
                                                       indent=1))
     table = format_table(results) + "\n\n" + format_class_table(results)

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from amf_edge.convert.export import DEFAULT_OUTPUT_STRIDE, DEFAULT_OUTPUTS
+from amf_edge.contract import DEFAULT_OUTPUTS
+from amf_edge.convert.export import DEFAULT_OUTPUT_STRIDE
 from amf_edge.errors import AmfEdgeError
 from experiments import reference
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from experiments.ablation import TEST_DATA, train_one
+from experiments.ablation import TEST_DATA, train_and_test
 
 VARIANTS = {
     "AsymFusion": [],
@@ -90,13 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--jobs", type=int, default=2, help="training runs in parallel (default: 2)")
     args = parser.parse_args(argv)
-    jobs = [(variant, seed) for seed in args.seeds for variant in VARIANTS]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        folders = list(pool.map(lambda job: train_one(args.out, job[0], job[1], VARIANTS[job[0]]), jobs))
-    results: dict = {}
-    for (variant, seed), folder in zip(jobs, folders):
-        results.setdefault(variant, {})[seed] = test_one(folder)
-        print(f"{variant}, seed {seed}: {json.dumps(results[variant][seed])}", flush=True)
+    results = train_and_test(args.out, VARIANTS, args.seeds, args.jobs, test_one, lambda r: r["intact"]["ensemble"])
     (args.out / "results.json").write_text(json.dumps({"variants": VARIANTS, "test_data": TEST_DATA,
                                                       "results": results}, indent=1))
     table = format_table(results)

@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from experiments.ablation import test_one, train_one
+from experiments.ablation import test_one, train_and_test
 
 # the official split: g = C // 5; aligned: g on multiples of 8 (amf_edge.models.fusion.split_channels)
 VARIANTS = {"official split": ["model.fusion_align=1"], "aligned to 8": ["model.fusion_align=8"]}
@@ -58,13 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="training runs in parallel (default: 2)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    jobs = [(variant, seed) for seed in args.seeds for variant in VARIANTS]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        folders = list(pool.map(lambda job: train_one(args.out, job[0], job[1], VARIANTS[job[0]]), jobs))
-    results: dict = {}
-    for (variant, seed), folder in zip(jobs, folders):
-        results.setdefault(variant, {})[seed] = test_one(folder)
-        print(f"{variant}, seed {seed}: ensemble {100 * results[variant][seed]['ensemble']:.2f}", flush=True)
+    results = train_and_test(args.out, VARIANTS, args.seeds, args.jobs, test_one)
     times = latency(args.out, 480, 640, iters=40, rounds=4)
     (args.out / "results.json").write_text(json.dumps({"results": results, "latency_ms": times}, indent=1))
     lines = ["| split | ensemble mIoU (%) | rgb head | depth head | ORT FP32 480×640 (ms, median) |",

@@ -18,13 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from amf_edge.contract import ModelContract
+from amf_edge.contract import HEAD_OUTPUTS, OUTPUTS, ModelContract, default_outputs
 from amf_edge.errors import AmfEdgeError
 from amf_edge.lazy import require_module
 from amf_edge.runtime.backends.base import SynchronousBackend
 
-OUTPUTS = ("labels", "labels_rgb", "labels_depth", "logits", "confidence", "overlay")
-HEAD_OUTPUTS = {"labels_rgb": "rgb", "labels_depth": "depth"}  # as the export's
 # the exported graph's blend (amf_edge.convert.export.OVERLAY_ALPHA), which the runtime cannot import
 OVERLAY_ALPHA = 0.5
 
@@ -54,7 +52,7 @@ class TorchBackend(SynchronousBackend):
         self.model, self.spec = ckpt.model.eval(), ckpt.preprocess
         modalities = ckpt.config.modalities
         if outputs is None:  # the export's default
-            outputs = ("labels", "labels_rgb") if set(modalities) == {"rgb", "depth"} else ("labels",)
+            outputs = default_outputs(modalities)
         absent = [n for n in outputs if n in HEAD_OUTPUTS and HEAD_OUTPUTS[n] not in modalities]
         if absent:
             raise AmfEdgeError(f"outputs {list(outputs)}: {self.path} has only the {', '.join(modalities)} head(s)")
