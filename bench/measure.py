@@ -208,32 +208,59 @@ def time_backend(subject: Subject, iterations: int) -> None:
 
 
 class _Collector(Sink):
-    """Keeps the run's per-frame log, which the pipeline hands every sink at close."""
+    """Keeps the run's per-frame log, which the pipeline hands every sink at close. With `limit`, the run is
+    measured over its first `limit` results: `on_limit` is called when they are out, and the report is cut to
+    them (see `window`)."""
 
     scheme = "collect"
 
-    def __init__(self):
+    def __init__(self, limit: int | None = None, on_limit: Callable[[], None] = lambda: None):
         super().__init__("collect://")
+        self.limit, self.on_limit = limit, on_limit
         self.report: RunReport | None = None
+        self._opened = self._ended = 0.0
+
+    def open(self, context) -> None:
+        super().open(context)
+        self._opened = time.perf_counter()
 
     def write(self, result) -> None:
         self.written += 1
+        if self.written == self.limit:
+            self._ended = time.perf_counter()
+            self.on_limit()
 
     def close(self, report: RunReport | None = None) -> None:
         self.report = report
+        if report is not None and self.limit is not None and self.written >= self.limit:
+            self.report = window(report, self.limit, self._ended - self._opened)
+
+
+def window(report: RunReport, count: int, wall_s: float) -> RunReport:
+    """`report` cut to its first `count` frames out, `wall_s` after its start. A paced turn is measured while
+    its camera still streams: the frames after them (the one waiting when the replay stopped waited a whole
+    inference for a frame that in a live run would have replaced it) are not what a live user sees."""
+    frames = {name: values[:count] for name, values in report.frames.items()}
+    index = frames.get("index", [])
+    # dropped between the first and the last frame kept: the source's frames that did not come out
+    dropped = int(index[-1] - index[0] + 1 - len(index)) if len(index) else 0
+    summary = {**report.summary, "frames_out": len(index), "wall_s": round(wall_s, 4), "dropped_total": dropped}
+    return RunReport(summary=summary, frames=frames)
 
 
 def time_pipeline(subject: Subject, frames: Sequence[Frame], count: int, *, start: int, policy: str,
                   rate: float | None, sinks: Sequence[str]) -> None:
-    """One end-to-end turn of `count` frames through the real pipeline, paced at `rate` frames per second (None:
-    a burst, as fast as the pipeline takes them); sinks are opened anew each turn."""
+    """One end-to-end turn of `count` frames out of the real pipeline, paced at `rate` frames per second (None:
+    a burst of `count` frames, as fast as the pipeline takes them); sinks are opened anew each turn. A paced
+    source streams until the `count`-th result is out, as a camera would: ending it earlier would leave its
+    last frame waiting a whole inference, a queue no live run has."""
     on_worker(lambda stop: _infer(subject, start))  # untimed: the caches, on a thread like the pipeline's
-    collector = _Collector()
-    source = ReplaySource(frames, count, start=start, rate=rate)
-    # frame_log=count: the pipeline's log is bounded (the last frames of a long run), and the timeline wants
-    # every frame of the turn
+    source = ReplaySource(frames, None if rate else count, start=start, rate=rate)
+    collector = _Collector(count, source.stop) if rate else _Collector()
+    # frame_log: the pipeline's log is bounded (the last frames of a long run), and the timeline wants every
+    # frame of the turn (a paced one adds at most the frames in flight when its source stops)
     pipeline = Pipeline(source, subject.backend, [*(sink_from_uri(u) for u in sinks), collector], policy=policy,
-                        warmup=False, echo=False, frame_log=count)
+                        warmup=False, echo=False, frame_log=count + 8)
     pipeline.run()
     subject.runs.append(collector.report)
     if collector.report is not None:

@@ -313,7 +313,9 @@ def _end_to_end(report: dict, models: list[dict]) -> list[str]:
                  f"Frames {_pacing(report.get('settings') or {})}, with the {policy} policy: the latency is what a "
                  "live user sees, and near the backend-only latency when nothing but the model makes a frame wait. "
                  "The source limits the FPS, so pipeline efficiency measures the camera here; `--rate 0` measures "
-                 "saturation."]
+                 "saturation. The camera streams until each turn's frames are out; dropped counts its frames that "
+                 "came while the model was busy with another (a model slower than the camera shows there, not as "
+                 "a queue)."]
     lines += ["", "Capture to output through the real pipeline. p50 vs backend only is the end-to-end latency p50 "
                   "over the backend-only p50. Pipeline efficiency is end-to-end over backend-only throughput; backend "
                   "busy is the share of the pipeline runs' time the backend worked (the same runs, so drift between "

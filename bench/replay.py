@@ -4,11 +4,15 @@ them (a .bag's decoding, the synthetic scenes' drawing) does not compete with th
 Each replayed frame keeps its sample, capture timestamp and `sync_ms` (the pairing cost the source
 measured when the frame was read) and gets a fresh `received_s`. With `rate` the replay paces itself like
 a camera (frame i no earlier than start + i / rate); without it, frames come as fast as they are taken
-(saturation). `captured` keeps the perf_counter time each frame was handed out, by its index.
+(saturation). It ends after `count` frames, or, with `count` None, once `stop()` is called (a camera that
+keeps streaming while it is measured). `captured` keeps the perf_counter time each frame was handed out, by
+its index.
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from collections.abc import Iterator, Sequence
 
@@ -49,20 +53,28 @@ def source_rate(frames: Sequence[Frame]) -> float | None:
 class ReplaySource(Source):
     scheme = "replay"
 
-    def __init__(self, frames: Sequence[Frame], count: int, *, start: int = 0, rate: float | None = None):
-        super().__init__(f"replay://?frames={len(frames)}&count={count}" + (f"&rate={rate:g}" if rate else ""))
+    def __init__(self, frames: Sequence[Frame], count: int | None, *, start: int = 0, rate: float | None = None):
+        super().__init__(f"replay://?frames={len(frames)}" + (f"&count={count}" if count is not None else "")
+                         + (f"&rate={rate:g}" if rate else ""))
         if not frames:
             raise AmfEdgeError("nothing to replay: no frames were read")
         self.frames, self.count, self.start, self.rate = frames, count, start, rate
         self.captured: dict[int, float] = {}
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """End the replay before its next frame (thread-safe)."""
+        self._stop.set()
 
     def __iter__(self) -> Iterator[Frame]:
         begin = time.perf_counter()
-        for i in range(self.count):
+        for i in range(self.count) if self.count is not None else itertools.count():
             if self.rate:
                 delay = begin + i / self.rate - time.perf_counter()
                 if delay > 0:
-                    time.sleep(delay)
+                    self._stop.wait(delay)
+            if self._stop.is_set():
+                return
             n = self.start + i
             f = self.frames[n % len(self.frames)]
             now = self.captured[n] = time.perf_counter()

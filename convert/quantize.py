@@ -10,8 +10,8 @@ So every variant is an ONNX file that ONNX Runtime checks on the CPU before any 
   int8-cpu  uint8 asymmetric activations on every body op ONNX Runtime quantizes: the flavour its x86
             kernels run fast (symmetric int8 Q/DQ runs slower than FP32 there). Not for TensorRT.
 
-"Body" is the network between its first and last Conv; everything outside it is the sensor-level
-pre- and post-processing, which stays float32 in every variant.
+"Body" is every node on a path from one Conv to another; everything outside it is the sensor-level pre- and
+post-processing, which stays float32 in every variant.
 """
 
 from __future__ import annotations
@@ -90,19 +90,28 @@ def name_nodes(model) -> None:
 
 
 def split_body(model) -> Body:
-    """The exported graphs are topologically ordered; the body runs from the first to the last Conv."""
-    convs = [i for i, n in enumerate(model.graph.node) if n.op_type == "Conv"]
-    if not convs:
+    """The body is every node on a path from one Conv to another: a node with no Conv upstream is pre-processing
+    (which the export may place after a branch's first Conv: the modalities' stems come one after the other), one
+    with no Conv downstream is post-processing. Exported graphs are topologically ordered."""
+    nodes = list(model.graph.node)
+    if not any(n.op_type == "Conv" for n in nodes):
         raise AmfEdgeError("the model has no Conv node; is it an amf-edge export?")
-    first, last = convs[0], convs[-1]
-    conv_outputs = {n.output[0] for n in model.graph.node if n.op_type == "Conv"}
-    downsample_outputs = {n.output[0] for n in model.graph.node if n.op_type == "Conv" and _is_downsample(n)}
+    after_conv: set[str] = set()  # tensors with a Conv upstream (a Conv's own outputs included)
+    for n in nodes:
+        if n.op_type == "Conv" or any(x in after_conv for x in n.input):
+            after_conv.update(n.output)
+    before_conv: set[str] = set()  # tensors with a Conv downstream (a Conv's own inputs included)
+    for n in reversed(nodes):
+        if n.op_type == "Conv" or any(x in before_conv for x in n.output):
+            before_conv.update(n.input)
+    conv_outputs = {n.output[0] for n in nodes if n.op_type == "Conv"}
+    downsample_outputs = {n.output[0] for n in nodes if n.op_type == "Conv" and _is_downsample(n)}
     body = Body()
-    for i, node in enumerate(model.graph.node):
-        if not first <= i <= last:
-            body.outside.append(node.name)
-        elif node.op_type == "Conv":
+    for node in nodes:
+        if node.op_type == "Conv":
             body.convs.append(node.name)
+        elif not (any(x in after_conv for x in node.input) and any(x in before_conv for x in node.output)):
+            body.outside.append(node.name)
         elif node.op_type == "Add" and (sum(x in conv_outputs for x in node.input) == 1
                                          or any(x in downsample_outputs for x in node.input)):
             body.residual_adds.append(node.name)

@@ -6,7 +6,11 @@ is tested on the held-out scenes with depth intact, with 30 % and 70 % of its pi
 (amf_edge/depth_holes.py, the holes training uses) and with no depth at all, per head, and with the runtime's
 depth fallback (runtime/fallback.py: the RGB head's labels where too little depth is valid, else the ensemble's).
 
-    python -m experiments.depth_failure --out runs/depth-failure [--seeds 0] [--jobs 2]
+    python -m experiments.depth_failure --out runs/depth-failure [--seeds 0] [--jobs 2] [--epochs 3]
+    [--variants NAME ...]
+
+`--epochs` lengthens every model's training alike (the ablation's budget is 3 epochs); use another --out for
+another budget, since finished runs are reused.
 
 Writes OUT/results.json and OUT/results.md (the table in docs/results/depth-failure.md); finished runs are reused.
 """
@@ -88,10 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/depth-failure"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--jobs", type=int, default=2, help="training runs in parallel (default: 2)")
+    parser.add_argument("--epochs", type=int, default=3, help="training epochs of every model (default: 3)")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="NAME",
+                        help="the models to train and test (default: all)")
     args = parser.parse_args(argv)
-    results = train_and_test(args.out, VARIANTS, args.seeds, args.jobs, test_one, lambda r: r["intact"]["ensemble"])
-    (args.out / "results.json").write_text(json.dumps({"variants": VARIANTS, "test_data": TEST_DATA,
-                                                      "results": results}, indent=1))
+    variants = {name: [*VARIANTS[name], f"optim.stages.0.epochs={args.epochs}"] for name in args.variants}
+    results = train_and_test(args.out, variants, args.seeds, args.jobs, test_one, lambda r: r["intact"]["ensemble"])
+    (args.out / "results.json").write_text(json.dumps({"variants": variants, "epochs": args.epochs,
+                                                      "test_data": TEST_DATA, "results": results}, indent=1))
     table = format_table(results)
     (args.out / "results.md").write_text(table + "\n")
     print(table)

@@ -38,7 +38,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="frames to measure on (default: synthetic scenes at the models' input size)")
     parser.add_argument("--frames", type=int, default=16, metavar="N", help="distinct frames read and cycled (16)")
     parser.add_argument("--iters", type=int, default=100, metavar="N",
-                        help="timed inferences per model, and frames end to end (100)")
+                        help="timed inferences per model, and frames out end to end (100; paced, the camera streams "
+                             "until they are out and its frames the model had no time for count as dropped)")
     parser.add_argument("--warmup-s", type=float, default=2.0, metavar="S", help="warm-up seconds per model (2)")
     parser.add_argument("--rounds", type=int, default=5, metavar="R", help="turns the models take (5)")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write report.json, report.md and plots here")

@@ -142,6 +142,17 @@ def test_pre_and_post_processing_stay_float(variants):
         for node in model.graph.node:
             if node.op_type in ("ArgMax", "Softmax"):
                 assert types[node.input[0]] == onnx.TensorProto.FLOAT, (name, node.op_type)
+        # the normalisation: every node with no Conv upstream takes float tensors, never a DequantizeLinear's
+        # (the export places one modality's normalisation after the other's stem Conv: node order is no guide)
+        after_conv, dequantized = set(), {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+        pre = []
+        for node in model.graph.node:
+            if node.op_type == "Conv" or any(x in after_conv for x in node.input):
+                after_conv.update(node.output)
+            elif node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+                pre.append(node)
+        assert any(n.op_type == "Mul" for n in pre), [n.op_type for n in pre]
+        assert not [n.name for n in pre if dequantized & set(n.input)], name
     fp16 = onnx.shape_inference.infer_shapes(onnx.load(str(variants["fp16"])))
     types = {v.name: v.type.tensor_type.elem_type for v in fp16.graph.value_info}
     argmax = next(n for n in fp16.graph.node if n.op_type == "ArgMax")
