@@ -103,8 +103,14 @@ class Layout:
 
     def shuffle(self, x, channels: int, align: int = 1):
         """Swap the tail channels [s, C) between the two modalities."""
-        a, b = self.unstack(x)
         _, s = split_channels(channels, align)
+        if self.name == "grouped":
+            # One Gather of the channels in their new order: unstacking, slicing and stacking again copied
+            # every channel three times
+            c = channels
+            order = [*range(s), *range(c + s, 2 * c), *range(c, c + s), *range(s, c)]
+            return torch.index_select(x, 1, torch.tensor(order, device=x.device))
+        a, b = self.unstack(x)
         return self.stack([torch.cat([a[:, :s], b[:, s:]], 1), torch.cat([b[:, :s], a[:, s:]], 1)])
 
     def shift_add(self, x, source, channels: int, align: int = 1):
@@ -178,8 +184,10 @@ class FoldedAsymFusion(nn.Module):
 
     def forward_heads(self, rgb: torch.Tensor, depth: torch.Tensor) -> dict[str, torch.Tensor]:
         inputs = {"rgb": rgb, "depth": depth}
-        x = self.layout.stack([torch.relu(stem([inputs[m]])[0]) for stem, m in zip(self.stems, self.modalities)])
-        x = self.layout.apply(self.maxpool, x)
+        # Stacked after the max-pool, where the maps are a quarter of the stems' size: stacking the stems' outputs
+        # was the largest copy in the graph (4 % of r18's time at 480×640 in ONNX Runtime)
+        x = self.layout.stack([self.maxpool(torch.relu(stem([inputs[m]])[0]))
+                               for stem, m in zip(self.stems, self.modalities)])
         features = []
         for stage in self.stages:
             x = stage(x)
