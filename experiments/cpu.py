@@ -120,7 +120,8 @@ def matmul_peak(threads: int | None, size: int = 2048, repeats: int = 10) -> dic
 
 def op_profile(model: Path, iterations: int = 10) -> dict:
     """Where ONNX Runtime spends one inference, by operator type (its profiler, with the runtime's session
-    settings), and the latency with its threads spinning between operators, which the runtime turns off."""
+    settings), on the runtime's threads and on one, and the latency with its threads spinning between
+    operators, which the runtime turns off."""
     import onnxruntime as ort
 
     from amf_edge.contract import ModelContract, read_metadata
@@ -130,11 +131,11 @@ def op_profile(model: Path, iterations: int = 10) -> dict:
     c = ModelContract.from_metadata(read_metadata(model))  # the metadata alone: no session to load
     inputs = c.inputs(next(iter(SyntheticSource(f"synthetic://?n=1&height={c.height}&width={c.width}"))).sample)
 
-    def session(spinning: bool, profiling: bool = False):
-        options = session_options(ort, spinning=spinning)
+    def session(spinning: bool = False, profiling: bool = False, threads: int | None = None):
+        options = session_options(ort, threads, spinning=spinning)
         if profiling:
             options.enable_profiling = True
-            options.profile_file_prefix = str(model.with_suffix("")) + "-profile"
+            options.profile_file_prefix = f"{model.with_suffix('')}-profile-{threads or 'all'}"
         return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
     def p50(s) -> float:
@@ -146,16 +147,22 @@ def op_profile(model: Path, iterations: int = 10) -> dict:
             times.append((time.perf_counter() - start) * 1e3)
         return round(float(np.median(times)), 2)
 
-    result = {"p50_ms": p50(session(False)), "p50_ms_spinning": p50(session(True))}
-    profiled = session(False, profiling=True)
-    for _ in range(iterations):
-        profiled.run(None, inputs)
-    by_op: dict[str, float] = {}
-    for e in json.loads(Path(profiled.end_profiling()).read_text()):
-        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
-            by_op[e["args"]["op_name"]] = by_op.get(e["args"]["op_name"], 0.0) + e["dur"] / 1e3 / iterations
-    result["ops_ms"] = {k: round(v, 2) for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])}
-    result["conv_share"] = round(sum(v for k, v in by_op.items() if "Conv" in k) / sum(by_op.values()), 3)
+    def by_op(s) -> dict[str, float]:
+        for _ in range(iterations):
+            s.run(None, inputs)
+        found: dict[str, float] = {}
+        for e in json.loads(Path(s.end_profiling()).read_text()):
+            if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+                found[e["args"]["op_name"]] = found.get(e["args"]["op_name"], 0.0) + e["dur"] / 1e3 / iterations
+        return {k: round(v, 2) for k, v in sorted(found.items(), key=lambda kv: -kv[1])}
+
+    result = {"p50_ms": p50(session()), "p50_ms_spinning": p50(session(spinning=True)),
+              "p50_ms_1thread": p50(session(threads=1))}
+    result["ops_ms"] = by_op(session(profiling=True))
+    # one thread against the runtime's: the operators ONNX Runtime runs on one thread whatever it is given
+    result["ops_ms_1thread"] = by_op(session(profiling=True, threads=1))
+    result["conv_share"] = round(sum(v for k, v in result["ops_ms"].items() if "Conv" in k)
+                                 / sum(result["ops_ms"].values()), 3)
     return result
 
 
@@ -363,14 +370,24 @@ def pipeline_notes(configs: list[dict]) -> list[str]:
 def profile_section(profiles: dict, flops: int, peak: float) -> list[str]:
     """Where the time goes, from ONNX Runtime's profiler: the numbers behind the INT8 and efficiency targets."""
     fp32, int8 = profiles["fp32-grouped"], profiles["int8-cpu"]
-    ops = list(dict.fromkeys([*list(fp32["ops_ms"])[:8], *list(int8["ops_ms"])[:8]]))
+    ops = list(dict.fromkeys([*list(fp32["ops_ms"])[:8], *list(int8["ops_ms"])[:10]]))
+    one = int8.get("ops_ms_1thread", {})  # (measurements before it existed have none)
+
+    def speedup(op: str) -> float | None:
+        return one[op] / int8["ops_ms"][op] if one.get(op) and int8["ops_ms"].get(op) else None
+
     lines = [f"### Where the time goes ({profiles['config']}, ONNX Runtime's profiler, mean of 10 inferences)", "",
-             "| operator (after ONNX Runtime's fusions) | FP32 ms | INT8-CPU ms |", "|---|---|---|"]
-    lines += [f"| {op} | {_f(fp32['ops_ms'].get(op))} | {_f(int8['ops_ms'].get(op))} |" for op in ops]
+             "| operator (after ONNX Runtime's fusions) | FP32 ms | INT8-CPU ms | INT8-CPU ms, 1 thread | "
+             "INT8-CPU speed-up of the 2nd thread |", "|---|---|---|---|---|"]
+    lines += [f"| {op} | {_f(fp32['ops_ms'].get(op))} | {_f(int8['ops_ms'].get(op))} | {_f(one.get(op))} | "
+              f"{_f(speedup(op))} |" for op in ops]
     total = {k: sum(p["ops_ms"].values()) for k, p in (("fp32", fp32), ("int8", int8))}
     conv = {k: sum(v for op, v in p["ops_ms"].items() if "Conv" in op) for k, p in (("fp32", fp32), ("int8", int8))}
     rest = {k: total[k] - conv[k] for k in total}
-    lines.append(f"| all operators | {_f(total['fp32'])} | {_f(total['int8'])} |")
+    lines.append(f"| all operators | {_f(total['fp32'])} | {_f(total['int8'])} | {_f(sum(one.values()) or None)} | "
+                 f"{_f(sum(one.values()) / total['int8'] if one else None)} |")
+    serial = [op for op in int8["ops_ms"] if "Conv" not in op and (speedup(op) or 2.0) < 1.2]
+    serial_ms = sum(int8["ops_ms"][op] for op in serial)
     budget = TARGETS["int8_vs_fp32"] * total["fp32"]  # INT8-CPU time the target allows, in profiler ms
     conv_gflops = flops / (conv["fp32"] / 1e3) / 1e9
     lines += [
@@ -383,6 +400,13 @@ def profile_section(profiles: dict, flops: int, peak: float) -> list[str]:
         f"convolutions would have to fit in {_f(max(budget - rest['int8'], 0), 1)} ms, "
         f"{conv['int8'] / max(budget - rest['int8'], 1e-9):.0f}× faster than they run. The target needs a cheaper "
         "decoder and head as well as faster INT8 convolutions, not a better quantizer.",
+        *([f"- **One thread or two:** {', '.join(serial[:6])} take {_f(serial_ms, 1)} ms of INT8-CPU's "
+           f"{_f(total['int8'], 1)} and run no faster on the second thread (speed-up under 1.2 above): ONNX "
+           "Runtime runs its uint8 max-pool, concatenation and copies on one thread, its FP32 ones on all. So "
+           f"INT8-CPU ÷ FP32 is {int8['p50_ms_1thread'] / fp32['p50_ms_1thread']:.3f} on one thread "
+           f"({_f(int8['p50_ms_1thread'])} and {_f(fp32['p50_ms_1thread'])} ms) and "
+           f"{int8['p50_ms'] / fp32['p50_ms']:.3f} on two: a board with more cores moves further from the "
+           "target."] if one and "p50_ms_1thread" in int8 else []),
         f"- **Compute efficiency:** the convolutions alone reach {conv_gflops:.0f} GFLOP/s "
         f"({conv_gflops / peak:.2f} of the peak; all but a few percent of the model's FLOPs are theirs), but they "
         f"are {fp32['conv_share']:.0%} of the FP32 time: the rest moves memory and does almost no arithmetic, which "

@@ -25,3 +25,18 @@ def test_host_class_is_named(monkeypatch):
     assert "with VNNI (Some CPU)" in cpu.host_class_notes(env)[0]
     monkeypatch.setattr(ort_backend, "saturating_int8_host", lambda: True)
     assert "without VNNI" in cpu.host_class_notes(env)[0] and "exact 32-bit path" in cpu.host_class_notes(env)[0]
+
+
+def test_profile_names_the_operators_a_second_thread_does_not_speed_up():
+    fp32 = {"ops_ms": {"Conv": 150.0, "MaxPool": 10.0}, "p50_ms": 170.0, "p50_ms_spinning": 160.0,
+            "p50_ms_1thread": 320.0, "conv_share": 0.9}
+    int8 = {"ops_ms": {"QLinearConv": 60.0, "NhwcMaxPool": 17.0, "QLinearAdd": 8.0},
+            "ops_ms_1thread": {"QLinearConv": 110.0, "NhwcMaxPool": 17.2, "QLinearAdd": 10.0},
+            "p50_ms": 90.0, "p50_ms_spinning": 85.0, "p50_ms_1thread": 140.0}
+    text = "\n".join(cpu.profile_section({"config": "asymfusion-r18, 480×640", "fp32-grouped": fp32, "int8-cpu": int8},
+                                         flops=int(50e9), peak=300.0))
+    assert "| NhwcMaxPool | – | 17.00 | 17.20 | 1.01 |" in text
+    serial = next(line for line in text.splitlines() if line.startswith("- **One thread or two:**"))
+    # QLinearAdd speeds up 1.25×: not among them; convolutions never are
+    assert "NhwcMaxPool take 17.0 ms" in serial and "QLinearAdd" not in serial and "Conv" not in serial
+    assert "0.438 on one thread" in serial and "0.529 on two" in serial
