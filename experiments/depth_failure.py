@@ -7,7 +7,7 @@ is tested on the held-out scenes with depth intact, with 30 % and 70 % of its pi
 depth fallback (runtime/fallback.py: the RGB head's labels where too little depth is valid, else the ensemble's).
 
     python -m experiments.depth_failure --out runs/depth-failure [--seeds 0] [--jobs 2] [--epochs 3]
-    [--variants NAME ...]
+    [--variants NAME ...] [--finetune EPOCHS]
 
 `--epochs` lengthens every model's training alike (the ablation's budget is 3 epochs); use another --out for
 another budget, since finished runs are reused.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.ablation import TEST_DATA, train_and_test
+from experiments.ablation import TEST_DATA, run_name, train_and_test
 
 VARIANTS = {
     "AsymFusion": [],
@@ -33,6 +33,16 @@ VARIANTS = {
     "AsymFusion + whole-frame dropout 0.2": ["data.depth_dropout=0.2", "data.depth_dropout_whole=1.0"],
     "rgb only": ["model.modalities=[rgb]", "model.fusion=none"],
 }
+# --finetune N: trained models go on for N epochs from their best checkpoint (`model.init`) at a tenth of the
+# budget's learning rate, with or without depth dropout: robustness added to a model trained without it, against
+# the same extra epochs without dropout (and for the RGB-only model)
+FINETUNE = {
+    "AsymFusion, fine-tuned": ("AsymFusion", []),
+    "AsymFusion, fine-tuned with depth dropout": ("AsymFusion", ["data.depth_dropout=0.5",
+                                                                 "data.depth_dropout_whole=0.5"]),
+    "rgb only, fine-tuned": ("rgb only", []),
+}
+FINETUNE_LR = 2e-4
 MISSING = {"intact": 0.0, "30 % missing": 0.3, "70 % missing": 0.7, "no depth": 1.0}
 HEADS = ("ensemble", "rgb", "depth", "fallback")
 
@@ -95,10 +105,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=3, help="training epochs of every model (default: 3)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="NAME",
                         help="the models to train and test (default: all)")
+    parser.add_argument("--finetune", type=int, metavar="EPOCHS",
+                        help="then fine-tune AsymFusion (with and without depth dropout) and the RGB-only model for "
+                             "EPOCHS more from their best checkpoints")
     args = parser.parse_args(argv)
+    if args.finetune and not {base for base, _ in FINETUNE.values()} <= set(args.variants):
+        parser.error("--finetune starts from the AsymFusion and rgb only models: keep them in --variants")
     variants = {name: [*VARIANTS[name], f"optim.stages.0.epochs={args.epochs}"] for name in args.variants}
     results = train_and_test(args.out, variants, args.seeds, args.jobs, test_one, lambda r: r["intact"]["ensemble"])
+    for seed in args.seeds if args.finetune else []:
+        tuned = {name: [*VARIANTS[base], *extra, f"model.init={args.out / run_name(base, seed) / 'best.pt'}",
+                        f"optim.stages.0.epochs={args.finetune}", f"optim.stages.0.lr_encoder={FINETUNE_LR:g}",
+                        f"optim.stages.0.lr_decoder={FINETUNE_LR:g}"]
+                 for name, (base, extra) in FINETUNE.items()}
+        variants.update(tuned)
+        for name, per_seed in train_and_test(args.out, tuned, [seed], args.jobs, test_one,
+                                             lambda r: r["intact"]["ensemble"]).items():
+            results.setdefault(name, {}).update(per_seed)
     (args.out / "results.json").write_text(json.dumps({"variants": variants, "epochs": args.epochs,
+                                                      "finetune_epochs": args.finetune,
                                                       "test_data": TEST_DATA, "results": results}, indent=1))
     table = format_table(results)
     (args.out / "results.md").write_text(table + "\n")

@@ -29,6 +29,9 @@ class ModelSection:
     modalities: tuple[str, ...] | None = None
     fusion_align: int | None = None
     pretrained: str | None = None  # a torchvision ImageNet ResNet state dict (local file)
+    # An amf-edge checkpoint (.pt) of the same network to start from: fine-tuning (e.g. with depth dropout) a
+    # trained model. Its weights only; the optimiser and schedule start afresh (--resume continues a run).
+    init: str | None = None
     # True, the official recipe: BN in eval mode, only its affine parameters train, so it normalises with
     # ImageNet's running statistics and needs `pretrained`. None: True exactly when `pretrained` is set.
     freeze_bn: bool | None = None
@@ -91,6 +94,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         model = self.model
+        if model.init and model.pretrained:
+            raise AmfEdgeError(f"model.init={model.init} already holds trained encoder weights; "
+                               f"model.pretrained={model.pretrained} would be overwritten by them: set one of the two")
         if model.freeze_bn is None:
             model.freeze_bn = bool(model.pretrained)
         elif model.freeze_bn and not model.pretrained:  # fresh statistics (mean 0, var 1) would normalise nothing

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from amf_edge.checkpoint import read_payload, save_checkpoint
+from amf_edge.checkpoint import load_checkpoint, read_payload, save_checkpoint
 from amf_edge.datasets import open_dataset
 from amf_edge.errors import AmfEdgeError
 from amf_edge.interop import load_imagenet_resnet
@@ -125,6 +125,8 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
     model = AsymFusion(config.model.build_config(labels.num_classes))
     if config.model.pretrained:
         load_imagenet_resnet(model, config.model.pretrained)
+    if config.model.init:
+        _start_from(model, config.model.init, labels)
     state = _resume_state(config, out_dir, model) if resume else None
     model.to(ctx.device)
     net = _wrap(model, config, ctx)
@@ -153,7 +155,8 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
         print(f"training {config.model.preset} on {train_data!r} ({len(train_data)} samples, "
               f"{labels.num_classes} classes), {ctx.world_size} process(es) on {ctx.device}, "
               f"{'AMP' if amp else 'float32'}, {config.epochs} epochs, "
-              f"{'ImageNet' if config.model.pretrained else 'untrained'} encoder with "
+              + (f"starting from {config.model.init}" if config.model.init else
+                 f"{'ImageNet' if config.model.pretrained else 'untrained'} encoder") + " with "
               f"{'frozen' if config.model.freeze_bn else 'trainable'} BN"
               + (f", depth dropout {config.data.depth_dropout:g}" if config.data.depth_dropout else ""))
     logger = RunLogger(out_dir, ctx.is_main)
@@ -307,6 +310,22 @@ def _check_replicas(model: AsymFusion, ctx: distributed.Context) -> None:
     if any(not torch.equal(g, gathered[0]) for g in gathered):
         raise RuntimeError("DDP replicas diverged: the parameter checksums differ between processes "
                            f"(their sums: {[g.sum().item() for g in gathered]})")
+
+
+def _start_from(model: AsymFusion, path: str, labels) -> None:
+    """`model.init`: the weights of a checkpoint of the same network and classes."""
+    ckpt = load_checkpoint(path)
+    if ckpt.model.config != model.config:
+        theirs, ours = ckpt.model.config.to_dict(), model.config.to_dict()
+        differ = ", ".join(f"{k} {theirs.get(k)!r} (recipe: {ours.get(k)!r})" for k in sorted(set(theirs) | set(ours))
+                           if theirs.get(k) != ours.get(k))
+        raise AmfEdgeError(f"model.init={path} is another network: {differ}; set the recipe's model section to match "
+                           "it (its config.yaml beside it says how it was trained)")
+    if ckpt.labels != labels:
+        raise AmfEdgeError(f"model.init={path} predicts {ckpt.labels.name!r} ({ckpt.labels.num_classes} classes), "
+                           f"the training data {labels.name!r} ({labels.num_classes}); start from a model of the "
+                           "same classes")
+    model.load_state_dict(ckpt.model.state_dict())
 
 
 def _resume_state(config: TrainConfig, out_dir: Path, model: AsymFusion) -> dict:

@@ -134,6 +134,35 @@ def test_frozen_bn_needs_imagenet_weights(tmp_path, capsys):
     assert "needs ImageNet weights" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
+def test_init_fine_tunes_a_trained_checkpoint(tmp_path, capsys):
+    """model.init starts from a checkpoint's weights (a fresh optimiser); another network or other classes are
+    refused with what differs, and ImageNet weights beside it would be overwritten: an error too."""
+    train(tiny_config("optim.stages.0.epochs=1"), tmp_path / "base", progress=False)
+    base = tmp_path / "base" / "best.pt"
+    args = ["train", "--config", "synthetic-r18", "--out", str(tmp_path / "tuned"), "--no-progress", *TINY,
+            "optim.stages.0.epochs=1", "data.depth_dropout=0.5", f"model.init={base}"]
+    assert main(args) == 0
+    assert f"starting from {base}" in capsys.readouterr().out
+
+    import amf_edge.train.loop as loop
+    from amf_edge.models import AsymFusion
+
+    ckpt = load_checkpoint(base)
+    fresh = AsymFusion(ckpt.model.config)
+    loop._start_from(fresh, str(base), ckpt.labels)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), ckpt.model.state_dict().values()))
+    rgb_only = AsymFusion(tiny_config("model.modalities=[rgb]", "model.fusion=none").model.build_config(11))
+    differ = r"is another network: .*modalities \['rgb', 'depth'\] \(recipe: \['rgb'\]\)"
+    with pytest.raises(AmfEdgeError, match=differ):
+        loop._start_from(rgb_only, str(base), ckpt.labels)
+    from amf_edge.labels import LabelSet
+
+    with pytest.raises(AmfEdgeError, match="predicts 'synthetic' .* start from a model of the same classes"):
+        loop._start_from(AsymFusion(ckpt.model.config), str(base), LabelSet.generic(11))
+    with pytest.raises(AmfEdgeError, match="set one of the two"):
+        tiny_config(f"model.init={base}", "model.pretrained=resnet18.pth")
+
+
 @pytest.mark.parametrize("recipe", [None, *sorted(p.stem for p in (ROOT / "train/configs").glob("*.yaml"))])
 def test_every_shipped_recipe_loads_and_freezes_bn_only_with_imagenet_weights(recipe):
     config = load_config(recipe)  # as shipped (pretrained: null): BN trains
