@@ -401,12 +401,13 @@ def profile_section(profiles: dict, flops: int, peak: float) -> list[str]:
         f"{conv['int8'] / max(budget - rest['int8'], 1e-9):.0f}× faster than they run. The target needs a cheaper "
         "decoder and head as well as faster INT8 convolutions, not a better quantizer.",
         *([f"- **One thread or two:** {', '.join(serial[:6])} take {_f(serial_ms, 1)} ms of INT8-CPU's "
-           f"{_f(total['int8'], 1)} and run no faster on the second thread (speed-up under 1.2 above): ONNX "
-           "Runtime runs its uint8 max-pool, concatenation and copies on one thread, its FP32 ones on all. So "
+           f"{_f(total['int8'], 1)} and run no faster on the second thread (speed-up under 1.2 above), while "
+           "the convolutions and the FP32 model do. So "
            f"INT8-CPU ÷ FP32 is {int8['p50_ms_1thread'] / fp32['p50_ms_1thread']:.3f} on one thread "
            f"({_f(int8['p50_ms_1thread'])} and {_f(fp32['p50_ms_1thread'])} ms) and "
-           f"{int8['p50_ms'] / fp32['p50_ms']:.3f} on two: a board with more cores moves further from the "
-           "target."] if one and "p50_ms_1thread" in int8 else []),
+           f"{int8['p50_ms'] / fp32['p50_ms']:.3f} on two: ONNX Runtime's uint8 operators other than the "
+           "convolutions, not the quantization, keep INT8-CPU from the target on this host."]
+          if one and "p50_ms_1thread" in int8 else []),
         f"- **Compute efficiency:** the convolutions alone reach {conv_gflops:.0f} GFLOP/s "
         f"({conv_gflops / peak:.2f} of the peak; all but a few percent of the model's FLOPs are theirs), but they "
         f"are {fp32['conv_share']:.0%} of the FP32 time: the rest moves memory and does almost no arithmetic, which "
