@@ -25,6 +25,7 @@ uncompressed: librealsense rejects rosbags' LZ4 chunks and crashes on BZ2 ones.
 from __future__ import annotations
 
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,3 +252,19 @@ class SoftwareCamera:
         f.frame_number = frame.number
         f.profile = profile.as_video_stream_profile()
         sensor.on_video_frame(f)
+
+
+def record_db3(path: Path, n: int, height: int, width: int, every_s: float = 0.0) -> Path:
+    """`n` pattern frames pushed through a SoftwareCamera and recorded by amf-edge's Recorder (librealsense's
+    recorder: a ROS 2 .db3), one every `every_s` seconds."""
+    from amf_edge.runtime.record import Recorder
+
+    cam = SoftwareCamera(height, width)
+    color, depth = pattern_pairs(n, height, width)
+    with Recorder(cam.device, path, what="software camera") as rec:
+        for c, d in zip(color, depth):
+            cam.push(d, "depth")
+            cam.push(c, "color")
+            time.sleep(every_s)  # the recorder files frames at wall-clock time: spread them like a camera would
+        rec.wait(frames=n, seconds=10)
+    return path

@@ -57,20 +57,6 @@ def play_until_error(uri: str) -> tuple[list[int], AmfEdgeError | None, dict]:
     return indices, error, stats
 
 
-def record_db3(rsbag, path: Path, n: int) -> Path:
-    from amf_edge.runtime.record import Recorder
-
-    cam = rsbag.SoftwareCamera(H, W)
-    color, depth = rsbag.pattern_pairs(n, H, W)
-    with Recorder(cam.device, path, what="software camera") as rec:
-        for c, d in zip(color, depth):
-            cam.push(d, "depth")
-            cam.push(c, "color")
-            time.sleep(0.02)  # the recorder files frames at wall-clock time: spread them like a camera would
-        rec.wait(frames=n, seconds=10)
-    return path
-
-
 @pytest.fixture(scope="module")
 def bag30(rsbag, tmp_path_factory):
     color, depth = rsbag.pattern_pairs(30, H, W)
@@ -92,7 +78,7 @@ def test_a_cut_off_bag_plays_the_frames_before_the_damage_then_says_what_was_los
 
 
 def test_a_cut_off_db3_plays_the_frames_before_the_damage(rsbag, tmp_path):
-    path = record_db3(rsbag, tmp_path / "rec.db3", 20)
+    path = rsbag.record_db3(tmp_path / "rec.db3", 20, H, W, every_s=0.02)
     counts = []
     for fraction in (0.5, 0.9, 0.99):
         indices, error, _ = play_until_error(f"bag://{truncated(path, fraction)}")

@@ -344,26 +344,12 @@ def test_bag_errors(tmp_path, rsbag):
         open_source(f"bag://{rsbag.write_rs_bag(tmp_path / 'one.bag', color, depth)}?fps=30")
 
 
-def record_db3(rsbag, path, n, every_s=0.0):
-    from amf_edge.runtime.record import Recorder
-
-    cam = rsbag.SoftwareCamera(H, W)
-    color, depth = rsbag.pattern_pairs(n, H, W)
-    with Recorder(cam.device, path, what="software camera") as rec:
-        for c, d in zip(color, depth):
-            cam.push(d, "depth")
-            cam.push(c, "color")
-            time.sleep(every_s)  # the recorder files frames at wall-clock time: spread them like a camera would
-        rec.wait(frames=n, seconds=10)
-    return path
-
-
 def test_db3_playback_dedupes_the_stale_framesets_librealsense_emits(tmp_path, rsbag):
     import pyrealsense2 as rs
 
     from amf_edge.runtime.sync import StreamSynchronizer
 
-    path = record_db3(rsbag, tmp_path / "rec.db3", 6, every_s=0.05)
+    path = rsbag.record_db3(tmp_path / "rec.db3", 6, H, W, every_s=0.05)
     def pipeline_framesets():
         pipe, config = rs.pipeline(), rs.config()
         config.enable_device_from_file(str(path), repeat_playback=False)
