@@ -82,22 +82,29 @@ def _fields(header: bytes) -> dict[str, bytes]:
     return fields
 
 
-def _record(data: bytes, pos: int) -> tuple[dict[str, bytes], int, int] | None:
-    """(header fields, data start, record end) of the record at `pos`, or None when it is cut off or broken."""
+def _header(data: bytes, pos: int) -> tuple[dict[str, bytes], int] | None:
+    """(header fields, data start) of the record at `pos`, or None when its header is cut off or broken; its data
+    may be cut off."""
     if pos + 4 > len(data):
         return None
     (header_len,) = struct.unpack_from("<I", data, pos)
     data_at = pos + 4 + header_len + 4
     if data_at > len(data):
         return None
-    (data_len,) = struct.unpack_from("<I", data, data_at - 4)
-    if data_at + data_len > len(data):
-        return None
     try:
-        fields = _fields(data[pos + 4: data_at - 4])
+        return _fields(data[pos + 4: data_at - 4]), data_at
     except (ValueError, UnicodeDecodeError):
         return None
-    if len(fields.get("op", b"")) != 1:
+
+
+def _record(data: bytes, pos: int) -> tuple[dict[str, bytes], int, int] | None:
+    """(header fields, data start, record end) of the record at `pos`, or None when it is cut off or broken."""
+    header = _header(data, pos)
+    if header is None:
+        return None
+    fields, data_at = header
+    (data_len,) = struct.unpack_from("<I", data, data_at - 4)
+    if data_at + data_len > len(data) or len(fields.get("op", b"")) != 1:
         return None
     return fields, data_at, data_at + data_len
 
@@ -190,16 +197,10 @@ def salvage_bag(src: Path, dst: Path) -> Salvage:
 def _cut_chunk(data: bytes, pos: int) -> tuple[bytes, dict[int, list], dict[int, bytes], int] | None:
     """A chunk record made of the whole messages of the uncompressed chunk cut off at `pos`: (record, index,
     connections, where the damage starts), or None when there is none."""
-    if pos + 4 > len(data):
+    header = _header(data, pos)
+    if header is None:
         return None
-    (header_len,) = struct.unpack_from("<I", data, pos)
-    start = pos + 4 + header_len + 4
-    if start > len(data):
-        return None
-    try:
-        fields = _fields(data[pos + 4: start - 4])
-    except (ValueError, UnicodeDecodeError):
-        return None
+    fields, start = header
     if fields.get("op") != bytes([OP_CHUNK]) or fields.get("compression") != b"none":
         return None
     parsed = _chunk_messages(data[start:], partial=True)
