@@ -112,15 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.finetune and not {base for base, _ in FINETUNE.values()} <= set(args.variants):
         parser.error("--finetune starts from the AsymFusion and rgb only models: keep them in --variants")
     variants = {name: [*VARIANTS[name], f"optim.stages.0.epochs={args.epochs}"] for name in args.variants}
-    results = train_and_test(args.out, variants, args.seeds, args.jobs, test_one, lambda r: r["intact"]["ensemble"])
+    def intact(result: dict) -> float:  # the mIoU train_and_test prints for each run
+        return result["intact"]["ensemble"]
+
+    results = train_and_test(args.out, variants, args.seeds, args.jobs, test_one, intact)
     for seed in args.seeds if args.finetune else []:
         tuned = {name: [*VARIANTS[base], *extra, f"model.init={args.out / run_name(base, seed) / 'best.pt'}",
                         f"optim.stages.0.epochs={args.finetune}", f"optim.stages.0.lr_encoder={FINETUNE_LR:g}",
                         f"optim.stages.0.lr_decoder={FINETUNE_LR:g}"]
                  for name, (base, extra) in FINETUNE.items()}
         variants.update(tuned)
-        for name, per_seed in train_and_test(args.out, tuned, [seed], args.jobs, test_one,
-                                             lambda r: r["intact"]["ensemble"]).items():
+        for name, per_seed in train_and_test(args.out, tuned, [seed], args.jobs, test_one, intact).items():
             results.setdefault(name, {}).update(per_seed)
     (args.out / "results.json").write_text(json.dumps({"variants": variants, "epochs": args.epochs,
                                                       "finetune_epochs": args.finetune,
