@@ -58,6 +58,10 @@ class ModelConfig:
         fusion_align: 1 splits each fused block's channels as the paper (g = C // 5); 8 puts the shift
             groups' boundaries on multiples of 8 and so the shuffle's (s = 4g) on multiples of 32
             (amf_edge.models.fusion.split_channels).
+        depth_gate: 0 (the paper) fuses every sample; above 0, a sample with less than this share of its depth
+            pixels measured fuses nothing into the RGB branch, which then runs as a plain RGB network
+            (amf_edge.models.fusion, `present`). Meant for training with depth dropout (data.depth_dropout): the
+            RGB head then learns to segment alone, and the runtime's depth fallback gets that head.
     """
 
     backbone: str
@@ -71,6 +75,7 @@ class ModelConfig:
     dropout: float = 0.5
     modalities: tuple[str, ...] = MODALITIES
     fusion_align: int = 1
+    depth_gate: float = 0.0
 
     def __post_init__(self) -> None:
         _choice("backbone", self.backbone, tuple(BACKBONES))
@@ -96,6 +101,12 @@ class ModelConfig:
                 f"model config modalities={self.modalities!r}; expected 'rgb', 'depth' or both, e.g. ('rgb', 'depth')"
             )
         object.__setattr__(self, "modalities", tuple(m for m in MODALITIES if m in modalities))
+        if not 0 <= self.depth_gate <= 1:
+            raise AmfEdgeError(f"model config depth_gate={self.depth_gate!r}; expected a share of depth pixels from 0 "
+                               "(off, the paper) to 1, e.g. 0.4")
+        if self.depth_gate and (len(self.modalities) == 1 or self.fusion == "none"):
+            raise AmfEdgeError(f"model config depth_gate={self.depth_gate}: it gates the fusion of depth into RGB, but "
+                               "this model fuses nothing; set depth_gate to 0")
         if len(self.modalities) == 1 and self.fusion != "none":
             raise AmfEdgeError(
                 f"a single-modality model ({self.modalities[0]} only) has nothing to fuse, but fusion={self.fusion!r}; "

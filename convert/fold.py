@@ -23,8 +23,8 @@ from torch import nn
 from amf_edge.errors import AmfEdgeError
 from amf_edge.models import AsymFusion
 from amf_edge.models.encoder import BasicBlock, Bottleneck
-from amf_edge.models.fusion import pixel_shift, split_channels
-from amf_edge.models.modal import PerModality
+from amf_edge.models.fusion import Presence, add_shifted, channel_shuffle, depth_present, shifted_heads, split_channels
+from amf_edge.models.modal import Features, PerModality
 
 LAYOUTS = ("split", "batched", "grouped")
 
@@ -75,10 +75,10 @@ class FoldedConv(nn.Module):
 class Layout:
     """How the modalities are arranged in the encoder's tensors, and the ops that depend on it."""
 
-    def __init__(self, name: str, modalities: int):
+    def __init__(self, name: str, modalities: tuple[str, ...]):
         if name not in LAYOUTS:
             raise AmfEdgeError(f"unknown layout {name!r}; choose one of: {', '.join(LAYOUTS)}")
-        self.name, self.m = name, modalities
+        self.name, self.modalities, self.m = name, modalities, len(modalities)
 
     def stack(self, per_modality: list[torch.Tensor]):
         if self.name == "split":
@@ -89,6 +89,12 @@ class Layout:
         if self.name == "split":
             return list(x)
         return unstack(x, self.m, dim=0 if self.name == "batched" else 1)
+
+    def features(self, x) -> Features:
+        return dict(zip(self.modalities, self.unstack(x)))
+
+    def from_features(self, features: Features):
+        return self.stack([features[m] for m in self.modalities])
 
     def apply(self, fn, x):
         """An op that treats samples and channels alike (ReLU, max-pool) in any layout."""
@@ -101,24 +107,30 @@ class Layout:
         """Modalities stacked on the batch axis, the decoder's input."""
         return x if self.name == "batched" else torch.cat(self.unstack(x), dim=0)
 
-    def shuffle(self, x, channels: int, align: int = 1):
-        """Swap the tail channels [s, C) between the two modalities."""
+    def shuffle(self, x, channels: int, align: int = 1, present: Presence | None = None):
+        """Swap the tail channels [s, C) between the two modalities (amf_edge.models.fusion.channel_shuffle)."""
+        if self.name != "grouped":
+            return self.from_features(channel_shuffle(self.features(x), align, present))
+        # One Gather of the channels in their new order: unstacking, slicing and stacking again copied every
+        # channel three times
         _, s = split_channels(channels, align)
-        if self.name == "grouped":
-            # One Gather of the channels in their new order: unstacking, slicing and stacking again copied
-            # every channel three times
-            c = channels
-            order = [*range(s), *range(c + s, 2 * c), *range(c, c + s), *range(s, c)]
-            return torch.index_select(x, 1, torch.tensor(order, device=x.device))
-        a, b = self.unstack(x)
-        return self.stack([torch.cat([a[:, :s], b[:, s:]], 1), torch.cat([b[:, :s], a[:, s:]], 1)])
+        c = channels
+        order = [*range(s), *range(c + s, 2 * c), *range(c, c + s), *range(s, c)]
+        shuffled = torch.index_select(x, 1, torch.tensor(order, device=x.device))
+        if not present:
+            return shuffled
+        # a receiver keeps its own tail where the other modality is absent: one Where over the channels
+        tail = (torch.arange(c, device=x.device) >= s).view(1, c, 1, 1)
+        absent = {m: ~p for m, p in present.items()}
+        never = torch.zeros_like(next(iter(absent.values())))
+        a, b = self.modalities
+        keeps_own = torch.cat([tail & absent.get(b, never), tail & absent.get(a, never)], dim=1)
+        return torch.where(keeps_own, x, shuffled)
 
-    def shift_add(self, x, source, channels: int, align: int = 1):
+    def shift_add(self, x, source, channels: int, align: int = 1, present: Presence | None = None):
         """Add the other modality's pixel-shifted head channels of `source` to the head channels of `x`."""
-        a, b = self.unstack(x)
-        sa, sb = (pixel_shift(t, align) for t in self.unstack(source))
-        _, s = split_channels(channels, align)
-        return self.stack([torch.cat([a[:, :s] + sb, a[:, s:]], 1), torch.cat([b[:, :s] + sa, b[:, s:]], 1)])
+        shifted = shifted_heads(self.features(source), align, present)
+        return self.from_features(add_shifted(self.features(x), shifted, align))
 
 
 class FoldedBlock(nn.Module):
@@ -137,19 +149,20 @@ class FoldedBlock(nn.Module):
         self.fusion = block.fusion
         self.width = block.conv2.module_for(modalities[0]).out_channels
 
-    def forward(self, x):
+    def forward(self, x, present: Presence | None = None):
         L, relu = self.layout, torch.relu
         a = L.apply(relu, self.conv1(x))
         align = self.fusion.align if self.fusion is not None else 1
-        fused_input = L.shuffle(a, self.width, align) if self.fusion is not None and self.fusion.shuffle else a
+        shuffles = self.fusion is not None and self.fusion.shuffle
+        fused_input = L.shuffle(a, self.width, align, present) if shuffles else a
         b = self.conv2(fused_input)
         if self.bottleneck:
             b = L.apply(relu, b)
         if self.fusion is not None:
             if self.fusion.shift:
-                b = L.shift_add(b, a, self.width, align)
+                b = L.shift_add(b, a, self.width, align, present)
             if self.fusion.shuffle:
-                b = L.shuffle(b, self.width, align)
+                b = L.shuffle(b, self.width, align, present)
         c = self.conv3(b) if self.bottleneck else b
         identity = x if self.downsample is None else self.downsample(x)
         return L.apply(relu, L.add(c, identity))
@@ -163,7 +176,7 @@ class FoldedAsymFusion(nn.Module):
         model = copy.deepcopy(model).eval()
         cfg = model.config
         self.config, self.modalities = cfg, cfg.modalities
-        self.layout = Layout(layout, len(cfg.modalities))
+        self.layout = Layout(layout, cfg.modalities)
         enc = model.encoder
         # The stem stays per modality: depth enters with one channel (its 3-channel stem summed).
         self.stems = nn.ModuleList(
@@ -188,9 +201,11 @@ class FoldedAsymFusion(nn.Module):
         # was the largest copy in the graph (4 % of r18's time at 480×640 in ONNX Runtime)
         x = self.layout.stack([self.maxpool(torch.relu(stem([inputs[m]])[0]))
                                for stem, m in zip(self.stems, self.modalities)])
+        present = {"depth": depth_present(depth, self.config.depth_gate)} if self.config.depth_gate else None
         features = []
         for stage in self.stages:
-            x = stage(x)
+            for block in stage:
+                x = block(x, present)
             features.append(self.layout.batched(x))
         logits = unstack(self.decoder(features), len(self.modalities), dim=0)
         heads = dict(zip(self.modalities, logits))

@@ -5,6 +5,7 @@ AsymFusion as trained so far, AsymFusion with depth dropout (`data.depth_dropout
 is tested on the held-out scenes with depth intact, with 30 % and 70 % of its pixels removed in blobs
 (amf_edge/depth_holes.py, the holes training uses) and with no depth at all, per head, and with the runtime's
 depth fallback (runtime/fallback.py: the RGB head's labels where too little depth is valid, else the ensemble's).
+The "gated" variants add the depth gate (model.depth_gate): under 40 % valid depth the RGB branch fuses nothing.
 
     python -m experiments.depth_failure --out runs/depth-failure [--seeds 0] [--jobs 2] [--epochs 3]
     [--variants NAME ...] [--finetune EPOCHS]
@@ -31,6 +32,16 @@ VARIANTS = {
     "AsymFusion + depth dropout": ["data.depth_dropout=0.5", "data.depth_dropout_whole=0.5"],
     "AsymFusion + depth dropout 0.2": ["data.depth_dropout=0.2", "data.depth_dropout_whole=0.5"],
     "AsymFusion + whole-frame dropout 0.2": ["data.depth_dropout=0.2", "data.depth_dropout_whole=1.0"],
+    # the fusion gated on depth (model.depth_gate): a frame with under 40 % of its depth valid, the fallback's
+    # threshold, fuses nothing into the RGB branch
+    "AsymFusion + depth dropout 0.2, gated": ["data.depth_dropout=0.2", "data.depth_dropout_whole=0.5",
+                                              "model.depth_gate=0.4"],
+    "AsymFusion + depth dropout, gated": ["data.depth_dropout=0.5", "data.depth_dropout_whole=0.5",
+                                          "model.depth_gate=0.4"],
+    "AsymFusion + whole-frame dropout 0.3, gated": ["data.depth_dropout=0.3", "data.depth_dropout_whole=1.0",
+                                                    "model.depth_gate=0.4"],
+    "AsymFusion + whole-frame dropout 0.5, gated": ["data.depth_dropout=0.5", "data.depth_dropout_whole=1.0",
+                                                    "model.depth_gate=0.4"],
     "rgb only": ["model.modalities=[rgb]", "model.fusion=none"],
 }
 # --finetune N: trained models go on for N epochs from their best checkpoint (`model.init`) at a tenth of the

@@ -5,7 +5,8 @@ segments from RGB alone with its RGB head, which the export hands out as `labels
 measures the share of pixels with a depth measurement (after invalid values became 0: amf_edge.sample); below
 `enter` it hands the RGB head's labels on as `labels`, and it returns to the ensemble once the share has stayed
 above `leave` for `settle` frames. The gap and the wait are the hysteresis: a sensor flickering around one
-threshold would make the labels flicker between heads. docs/results/depth-failure.md has the measurements the
+threshold would make the labels flicker between heads. A model with a depth gate (ModelConfig.depth_gate) enters
+at its gate, where its RGB branch stops fusing depth. docs/results/depth-failure.md has the measurements the
 thresholds come from.
 """
 
@@ -36,6 +37,15 @@ class FallbackPolicy:
         if not 0 <= self.enter <= self.leave <= 1 or self.settle < 1:
             raise AmfEdgeError(f"depth fallback thresholds: expected 0 ≤ enter ≤ leave ≤ 1 and settle ≥ 1, got {self}")
 
+    @classmethod
+    def for_model(cls, contract: ModelContract) -> FallbackPolicy:
+        """The default policy, entering where the model's depth gate closes (ModelConfig.depth_gate): from there on
+        its RGB branch runs without depth, so the RGB head's labels are those of an RGB network."""
+        gate = (contract.metadata.get("model_config") or {}).get("depth_gate") or 0.0
+        if not gate:
+            return cls()
+        return cls(enter=gate, leave=max(cls.leave, min(1.0, gate + 0.2)))
+
 
 def valid_depth_share(depth_m: np.ndarray) -> float:
     """The share of pixels with a measurement in a depth map in metres (0 = none)."""
@@ -49,10 +59,10 @@ class DepthFallback:
     Frames whose depth failed are counted either way, so a summary says when a fallback would have been needed.
     """
 
-    def __init__(self, mode: str, contract: ModelContract, policy: FallbackPolicy = FallbackPolicy()):
+    def __init__(self, mode: str, contract: ModelContract, policy: FallbackPolicy | None = None):
         if mode not in MODES:
             raise AmfEdgeError(f"--depth-fallback {mode!r}: expected one of {', '.join(MODES)}")
-        self.mode, self.policy = mode, policy
+        self.mode, self.policy = mode, policy or FallbackPolicy.for_model(contract)
         self.available = RGB_LABELS in contract.outputs
         self.enabled = mode == "auto" and self.available
         # a model trained without depth dropout has an RGB head that fails without depth too (the summary says so)

@@ -73,14 +73,14 @@ def reference_repo() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
-    """Factory: tiny_checkpoint(channel_order="RGB", decoder_width=32) -> the path of an amf-edge checkpoint:
-    asymfusion-r18 on the synthetic labels (11 classes), seeded weights and non-trivial BatchNorm statistics
+    """Factory: tiny_checkpoint(channel_order="RGB", decoder_width=32, depth_gate=0.0) -> the path of an amf-edge
+    checkpoint: asymfusion-r18 on the synthetic labels (11 classes), seeded weights and non-trivial BatchNorm statistics
     (so an exported, folded graph differs from the checkpoint). One file per argument set for the whole
     session, written read-only: write what a test makes elsewhere (tmp_path), never beside or over it."""
     made: dict[tuple, Path] = {}
 
-    def make(channel_order: str = "RGB", decoder_width: int = 32) -> Path:
-        key = (channel_order, decoder_width)
+    def make(channel_order: str = "RGB", decoder_width: int = 32, depth_gate: float = 0.0) -> Path:
+        key = (channel_order, decoder_width, depth_gate)
         if key not in made:
             import torch
 
@@ -91,7 +91,7 @@ def tiny_checkpoint(tmp_path_factory):
 
             torch.manual_seed(0)
             model = build_model("asymfusion-r18", num_classes=SYNTHETIC_LABELS.num_classes,
-                                decoder_width=decoder_width).eval()
+                                decoder_width=decoder_width, depth_gate=depth_gate).eval()
             with torch.no_grad():
                 for m in model.modules():
                     if isinstance(m, torch.nn.BatchNorm2d):

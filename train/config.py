@@ -28,6 +28,7 @@ class ModelSection:
     fusion_stages: tuple[int, ...] | None = None
     modalities: tuple[str, ...] | None = None
     fusion_align: int | None = None
+    depth_gate: float | None = None  # ModelConfig.depth_gate; use with data.depth_dropout
     pretrained: str | None = None  # a torchvision ImageNet ResNet state dict (local file)
     # An amf-edge checkpoint (.pt) of the same network to start from: fine-tuning (e.g. with depth dropout) a
     # trained model. Its weights only; the optimiser and schedule start afresh (--resume continues a run).
@@ -38,7 +39,7 @@ class ModelSection:
     sync_bn: bool = True  # with DDP and trainable BN: one SyncBatchNorm per modality (CUDA only)
 
     def build_config(self, num_classes: int) -> ModelConfig:
-        switches = ("fusion", "encoder", "batchnorm", "fusion_stages", "modalities", "fusion_align")
+        switches = ("fusion", "encoder", "batchnorm", "fusion_stages", "modalities", "fusion_align", "depth_gate")
         return get_preset(self.preset, num_classes=num_classes,
                           **{k: getattr(self, k) for k in switches if getattr(self, k) is not None})
 

@@ -158,7 +158,8 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
               + (f"starting from {config.model.init}" if config.model.init else
                  f"{'ImageNet' if config.model.pretrained else 'untrained'} encoder") + " with "
               f"{'frozen' if config.model.freeze_bn else 'trainable'} BN"
-              + (f", depth dropout {config.data.depth_dropout:g}" if config.data.depth_dropout else ""))
+              + (f", depth dropout {config.data.depth_dropout:g}" if config.data.depth_dropout else "")
+              + (f", fusion gated below {config.model.depth_gate:g} valid depth" if config.model.depth_gate else ""))
     logger = RunLogger(out_dir, ctx.is_main)
     meta = {"preset": config.model.preset, "train_config": config.to_dict()}
     try:

@@ -2,8 +2,8 @@
 preprocessing, the BN-folded network, upsampling and argmax inside one graph (opset 18, one file).
 
 Every export is checked: onnx.checker, then ONNX Runtime against the PyTorch model on synthetic frames
-of the export size (every label equal, logits within 1e-4). The metadata carries the classes, palette,
-input contract, model config and the checkpoint's sha256.
+of the export size, one of them without depth (every label equal, logits within 1e-4). The metadata carries
+the classes, palette, input contract, model config and the checkpoint's sha256.
 
 examples:
   amf-edge export runs/r18/best.pt -o r18.onnx --height 240 --width 320
@@ -46,8 +46,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from amf_edge import load_checkpoint
     from amf_edge.convert.export import check_parity, export_onnx, parse_outputs
+    from amf_edge.depth_holes import remove_depth
     from amf_edge.errors import AmfEdgeError
     from amf_edge.files import check_output, file_sha256
     from amf_edge.synthetic import SyntheticScenes
@@ -62,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     path = export_onnx(ckpt, file_sha256(args.checkpoint), args.output, height=args.height, width=args.width,
                        layout=args.layout, outputs=outputs, dynamic=args.dynamic, output_stride=args.output_stride)
     frames = list(SyntheticScenes(seed=12345, n=args.check_frames, height=args.height, width=args.width))
+    # and a frame whose depth failed: what the depth gate (ModelConfig.depth_gate) and the fallback's head compute
+    frames.append(remove_depth(frames[0], 1.0, np.random.default_rng(0)))
     parity = check_parity(ckpt, path, frames)
     err = "" if parity["max_logit_error"] is None else f", max logit error {parity['max_logit_error']:.1e}"
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {args.layout} layout, outputs {', '.join(outputs)}, "

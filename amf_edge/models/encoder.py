@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from amf_edge.config import STAGE_WIDTHS, ModelConfig
-from amf_edge.models.fusion import ShuffleShift
+from amf_edge.models.fusion import Presence, ShuffleShift
 from amf_edge.models.modal import Features, PerModality, relu
 
 
@@ -52,9 +52,9 @@ class Bottleneck(nn.Module):
     def _middle(self, a: Features) -> Features:
         return relu(self.bn2(self.conv2(a)))
 
-    def forward(self, x: Features) -> Features:
+    def forward(self, x: Features, present: Presence | None = None) -> Features:
         a = relu(self.bn1(self.conv1(x)))
-        b = self.fusion(a, self._middle) if self.fusion is not None else self._middle(a)
+        b = self.fusion(a, self._middle, present) if self.fusion is not None else self._middle(a)
         c = self.bn3(self.conv3(b))
         identity = x if self.downsample is None else self.downsample(x)
         return {m: torch.relu(c[m] + identity[m]) for m in c}
@@ -84,9 +84,9 @@ class BasicBlock(nn.Module):
     def _middle(self, a: Features) -> Features:
         return self.bn2(self.conv2(a))
 
-    def forward(self, x: Features) -> Features:
+    def forward(self, x: Features, present: Presence | None = None) -> Features:
         a = relu(self.bn1(self.conv1(x)))
-        b = self.fusion(a, self._middle) if self.fusion is not None else self._middle(a)
+        b = self.fusion(a, self._middle, present) if self.fusion is not None else self._middle(a)
         identity = x if self.downsample is None else self.downsample(x)
         return {m: torch.relu(b[m] + identity[m]) for m in b}
 
@@ -119,13 +119,15 @@ class ResNetEncoder(nn.Module):
     def stages(self) -> list[nn.Sequential]:
         return [self.layer1, self.layer2, self.layer3, self.layer4]
 
-    def forward(self, x: Features) -> list[Features]:
-        """Stem inputs N×3×H×W per modality → the 4 stage outputs, finest first."""
+    def forward(self, x: Features, present: Presence | None = None) -> list[Features]:
+        """Stem inputs N×3×H×W per modality → the 4 stage outputs, finest first; `present` gates the fusion
+        (amf_edge.models.fusion)."""
         x = relu(self.bn1(self.conv1(x)))
         x = {m: self.maxpool(t) for m, t in x.items()}
         features = []
         for stage in self.stages:
-            x = stage(x)
+            for block in stage:
+                x = block(x, present)
             features.append(x)
         return features
 

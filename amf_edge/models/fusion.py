@@ -9,6 +9,12 @@ For a block of width C, with g = C // 5 and s = 4g (paper §3, official `ShiftSh
 Both are asymmetric, F(x_rgb, x_d) != F(x_d, x_rgb): a branch keeps its own head and imports the
 other's tail and shifted head, so the two branches never receive identical fused features.
 
+`present` (ours, ModelConfig.depth_gate): per sample, whether a modality's input is there at all (N×1×1×1 bool,
+keyed by modality; a modality without a key always is). A branch imports nothing from an absent modality: it keeps
+its own tail and adds no shifted head, so on a frame whose depth failed the RGB branch is a plain RGB network
+instead of one whose every fused block gives a fifth of its channels to a blank sensor. (The shuffle back then
+hands the absent modality's branch the other's tail: it imports more, not less.)
+
 `align` (ModelConfig.fusion_align: 8) moves the boundaries to multiples of 8 channels: g = C/5 rounded to the
 nearest multiple of 8 that leaves a tail, so the head s = 4g ends on a multiple of 32. The official split
 (align 1) cuts BasicBlock widths at odd offsets (g = 25 and 51 at C = 128 and 256); on GPUs, slices and
@@ -26,6 +32,8 @@ from torch import nn
 
 from amf_edge.models.modal import Features
 
+Presence = dict[str, torch.Tensor]  # modality → N×1×1×1 bool, see `present` above
+
 # (dy, dx) per shift group: output pixel (i, j) of group k takes input pixel (i + dy, j + dx),
 # so the content of the groups moves down, right, left and up.
 SHIFTS = ((-1, 0), (0, -1), (0, 1), (1, 0))
@@ -42,14 +50,24 @@ def split_channels(channels: int, align: int = 1) -> tuple[int, int]:
     return g, 4 * g
 
 
-def channel_shuffle(x: Features, align: int = 1) -> Features:
-    """Swap the tail channels [s, C) between the two modalities; its own inverse."""
+def channel_shuffle(x: Features, align: int = 1, present: Presence | None = None) -> Features:
+    """Swap the tail channels [s, C) between the two modalities; its own inverse. A branch keeps its own tail
+    where the other modality is absent (`present`)."""
     a, b = x
     _, s = split_channels(x[a].shape[1], align)
-    return {
-        a: torch.cat([x[a][:, :s], x[b][:, s:]], dim=1),
-        b: torch.cat([x[b][:, :s], x[a][:, s:]], dim=1),
-    }
+
+    def tail(receiver: str, source: str) -> torch.Tensor:
+        imported = x[source][:, s:]
+        if present and source in present:
+            imported = torch.where(present[source], imported, x[receiver][:, s:])
+        return imported
+
+    return {a: torch.cat([x[a][:, :s], tail(a, b)], dim=1), b: torch.cat([x[b][:, :s], tail(b, a)], dim=1)}
+
+
+def depth_present(depth: torch.Tensor, min_share: float) -> torch.Tensor:
+    """N×1×1×1 bool: whether at least `min_share` of a sample's depth pixels hold a measurement (0 = none)."""
+    return (depth > 0).float().mean(dim=(1, 2, 3), keepdim=True) >= min_share
 
 
 def pixel_shift(x: torch.Tensor, align: int = 1) -> torch.Tensor:
@@ -62,6 +80,22 @@ def pixel_shift(x: torch.Tensor, align: int = 1) -> torch.Tensor:
         for k, (dy, dx) in enumerate(SHIFTS)
     ]
     return torch.cat(groups, dim=1)
+
+
+def shifted_heads(a: Features, align: int = 1, present: Presence | None = None) -> Features:
+    """Each modality's pixel-shifted head (`pixel_shift`); an absent modality's is zero: it adds nothing."""
+    shifted = {m: pixel_shift(t, align) for m, t in a.items()}
+    for m, p in (present or {}).items():
+        shifted[m] = torch.where(p, shifted[m], 0.0)
+    return shifted
+
+
+def add_shifted(b: Features, shifted: Features, align: int = 1) -> Features:
+    """Add the *other* modality's shifted head to each modality's head channels [0, s)."""
+    m0, m1 = b
+    other = {m0: m1, m1: m0}
+    _, s = split_channels(b[m0].shape[1], align)
+    return {m: torch.cat([t[:, :s] + shifted[other[m]], t[:, s:]], dim=1) for m, t in b.items()}
 
 
 class ShuffleShift(nn.Module):
@@ -84,18 +118,15 @@ class ShuffleShift(nn.Module):
         g, s = split_channels(self.channels, self.align)
         return f"channels={self.channels}, tail=[{s}, {self.channels}), shuffle={self.shuffle}, shift={self.shift}"
 
-    def forward(self, a: Features, middle: Callable[[Features], Features]) -> Features:
-        a, shifted = self.before(a)
-        return self.after(middle(a), shifted)
+    def forward(self, a: Features, middle: Callable[[Features], Features], present: Presence | None = None) -> Features:
+        a, shifted = self.before(a, present)
+        return self.after(middle(a), shifted, present)
 
-    def before(self, a: Features) -> tuple[Features, Features | None]:
-        shifted = {m: pixel_shift(t, self.align) for m, t in a.items()} if self.shift else None
-        return (channel_shuffle(a, self.align) if self.shuffle else a), shifted
+    def before(self, a: Features, present: Presence | None = None) -> tuple[Features, Features | None]:
+        shifted = shifted_heads(a, self.align, present) if self.shift else None
+        return (channel_shuffle(a, self.align, present) if self.shuffle else a), shifted
 
-    def after(self, b: Features, shifted: Features | None) -> Features:
+    def after(self, b: Features, shifted: Features | None, present: Presence | None = None) -> Features:
         if shifted is not None:
-            _, s = split_channels(self.channels, self.align)
-            m0, m1 = b
-            other = {m0: m1, m1: m0}
-            b = {m: torch.cat([t[:, :s] + shifted[other[m]], t[:, s:]], dim=1) for m, t in b.items()}
-        return channel_shuffle(b, self.align) if self.shuffle else b
+            b = add_shifted(b, shifted, self.align)
+        return channel_shuffle(b, self.align, present) if self.shuffle else b

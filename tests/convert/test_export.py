@@ -221,3 +221,24 @@ def test_the_cli_default_stride_is_the_exporter_default():
     from amf_edge.models import DEFAULT_OUTPUT_STRIDE
 
     assert cli.DEFAULT_OUTPUT_STRIDE == export.DEFAULT_OUTPUT_STRIDE == DEFAULT_OUTPUT_STRIDE
+
+
+def test_the_depth_gate_is_in_the_graph(tiny_checkpoint, frames, tmp_path):
+    """A model with a depth gate (ModelConfig.depth_gate) computes it in the graph, per frame: on frames that lost
+    all their depth or most of it, every head matches PyTorch and the RGB head ignores what is left of the depth;
+    TensorRT's parser (every release's table) takes the gate's operators."""
+    import onnx
+
+    from amf_edge.convert.lint import lint_all_versions
+    from amf_edge.depth_holes import remove_depth
+
+    ckpt = load_checkpoint(tiny_checkpoint(depth_gate=0.4))
+    path = export_onnx(ckpt, "0" * 64, tmp_path / "g.onnx", height=H, width=W,
+                       outputs=("labels", "labels_rgb", "logits"))
+    rng = np.random.default_rng(0)
+    blank, sparse = remove_depth(frames[0], 1.0, rng), remove_depth(frames[0], 0.8, rng)
+    assert 0 < np.count_nonzero(sparse.depth) < 0.4 * sparse.depth.size
+    assert check_parity(ckpt, path, [frames[1], blank, sparse])["label_agreement"] == 1.0
+    assert np.array_equal(run(path, blank)["labels_rgb"], run(path, sparse)["labels_rgb"])
+    assert read_metadata(path)["model_config"]["depth_gate"] == 0.4
+    assert all(problems == [] for problems in lint_all_versions(onnx.load(str(path))).values())

@@ -346,3 +346,21 @@ def test_calibration_methods_give_their_own_ranges_and_never_clip_the_inputs(tmp
     assert found["minmax"] == pytest.approx(peak)
     assert found["entropy"] < 0.5 * peak and found["percentile"] < 0.5 * peak
     assert found["entropy"] != pytest.approx(found["percentile"], rel=0.05)
+
+
+@pytest.mark.slow
+def test_every_variant_keeps_the_depth_gate(tiny_checkpoint, calib, tmp_path):
+    """A gated model (ModelConfig.depth_gate) in FP16 and INT8: made and linted for TensorRT like any
+    other, and the RGB head still ignores what is left of a failed depth map."""
+    from amf_edge.depth_holes import remove_depth
+
+    fp32 = export_onnx(load_checkpoint(tiny_checkpoint(depth_gate=0.4)), "ef" * 32, tmp_path / "fp32.onnx",
+                       height=H, width=W, outputs=("labels", "labels_rgb"))
+    sample = SyntheticScenes(seed=21, n=1, height=H, width=W, split="val")[0]
+    rng = np.random.default_rng(0)
+    failed = [remove_depth(sample, 1.0, rng), remove_depth(sample, 0.8, rng)]
+    for precision in ("fp16", "int8"):  # the TensorRT variants
+        path = make_variant(fp32, tmp_path / f"{precision}.onnx", QuantizeOptions(precision, method="minmax"),
+                            calib=calib)
+        blank, sparse = outputs(path, failed)
+        assert np.array_equal(blank["labels_rgb"], sparse["labels_rgb"]), precision

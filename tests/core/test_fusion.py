@@ -67,6 +67,23 @@ def test_shuffle_shift_adds_the_other_modality_and_swaps_back():
     assert torch.equal(out["depth"][:, s:], a["depth"][:, s:])
 
 
+def test_a_branch_imports_nothing_from_an_absent_modality():
+    """ModelConfig.depth_gate: sample 1's depth is absent, so its RGB branch keeps its own tail and gets no shifted
+    depth head; sample 0 fuses as always."""
+    x = {"rgb": torch.cat([coded(1, 10)] * 2), "depth": torch.cat([coded(2, 10)] * 2)}
+    present = {"depth": torch.tensor([True, False]).view(2, 1, 1, 1)}
+    out = channel_shuffle(x, present=present)
+    assert out["rgb"][:, 8:, 0, 0].tolist() == [[208, 209], [108, 109]]
+    assert out["depth"][:, 8:, 0, 0].tolist() == [[108, 109], [108, 109]]
+
+    a = {"rgb": torch.randn(2, 10, 4, 4), "depth": torch.randn(2, 10, 4, 4)}
+    fused = ShuffleShift(10, shuffle=True, shift=True)(a, lambda t: dict(t), present)
+    plain = ShuffleShift(10, shuffle=True, shift=True)(a, lambda t: dict(t))
+    assert torch.equal(fused["rgb"][1], a["rgb"][1])  # the identity "conv": nothing of depth came in
+    assert torch.equal(fused["rgb"][0], plain["rgb"][0]) and torch.equal(fused["depth"][0], plain["depth"][0])
+    assert not torch.equal(plain["rgb"][1], a["rgb"][1])
+
+
 @pytest.mark.parametrize("shuffle, shift", [(True, False), (False, True), (False, False)])
 def test_shuffle_and_shift_switch_independently(shuffle, shift):
     a = {"rgb": torch.randn(1, 10, 4, 4), "depth": torch.randn(1, 10, 4, 4)}

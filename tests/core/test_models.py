@@ -206,3 +206,31 @@ def test_single_modality_models_cannot_fuse():
     with pytest.raises(AmfEdgeError, match="expected 'rgb', 'depth' or both"):
         get_preset("asymfusion-r18", num_classes=5, modalities=("ir",), fusion="none")
     assert get_preset("asymfusion-r18", num_classes=5, modalities=("depth", "rgb")).modalities == ("rgb", "depth")
+
+
+def test_the_depth_gate_blinds_the_rgb_branch_to_failed_depth_only():
+    """ModelConfig.depth_gate: a sample with under 40 % of its depth valid runs the RGB branch as a plain RGB
+    network, whatever is left of its depth; with depth intact the network is the paper's, unchanged."""
+    torch.manual_seed(0)
+    plain = build_model("asymfusion-r18", num_classes=5).eval()
+    gated = build_model("asymfusion-r18", num_classes=5, depth_gate=0.4).eval()
+    gated.load_state_dict(plain.state_dict())
+    rgb, depth = inputs(n=2)
+    sparse = depth.clone()
+    sparse[1] *= torch.rand(1, H, W, generator=torch.Generator().manual_seed(1)) < 0.2  # sample 1: 20 % valid
+    blank = depth.clone()
+    blank[1] = 0
+    with torch.no_grad():
+        assert torch.equal(gated.forward_heads(rgb, depth)["ensemble"], plain.forward_heads(rgb, depth)["ensemble"])
+        g_sparse, g_blank = gated.forward_heads(rgb, sparse), gated.forward_heads(rgb, blank)
+        p_sparse, p_blank = plain.forward_heads(rgb, sparse), plain.forward_heads(rgb, blank)
+    assert torch.allclose(g_sparse["rgb"][1], g_blank["rgb"][1], atol=1e-6)
+    assert not torch.allclose(p_sparse["rgb"][1], p_blank["rgb"][1], atol=1e-3)  # ungated, depth leaks in
+    assert torch.allclose(g_sparse["rgb"][0], p_sparse["rgb"][0], atol=1e-6)  # sample 0's depth is intact
+
+
+def test_the_depth_gate_needs_a_fused_model():
+    with pytest.raises(AmfEdgeError, match="depth_gate=1.5.*from 0"):
+        build_model("asymfusion-r18", num_classes=5, depth_gate=1.5)
+    with pytest.raises(AmfEdgeError, match="fuses nothing; set depth_gate to 0"):
+        build_model("asymfusion-r18", num_classes=5, fusion="none", depth_gate=0.4)

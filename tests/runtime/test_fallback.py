@@ -25,8 +25,9 @@ pytestmark = pytest.mark.edge
 H, W = 24, 32
 
 
-def contract(outputs=("labels", "labels_rgb"), depth_dropout=0.5):
-    return ModelContract(H, W, "RGB", outputs, LabelSet.generic(3), metadata={"depth_dropout": depth_dropout})
+def contract(outputs=("labels", "labels_rgb"), depth_dropout=0.5, depth_gate=0.0):
+    return ModelContract(H, W, "RGB", outputs, LabelSet.generic(3),
+                         metadata={"depth_dropout": depth_dropout, "model_config": {"depth_gate": depth_gate}})
 
 
 def depth_with_share(share):
@@ -49,6 +50,15 @@ def test_hysteresis_enters_at_once_and_leaves_after_settled_frames():
     assert active == [False, False, True, True, True, True, True, True, False, False, True]
     s = fb.stats()
     assert s["depth_failed_frames"] == 2 and s["fallback_frames"] == 7 and s["switches"] == 3
+
+
+def test_the_fallback_enters_where_the_models_depth_gate_closes():
+    assert DepthFallback("auto", contract()).policy == FallbackPolicy()
+    gated = DepthFallback("auto", contract(depth_gate=0.25))
+    assert (gated.policy.enter, gated.policy.leave) == (0.25, 0.6)
+    assert [gated.update(depth_with_share(s)) for s in (0.3, 0.2)] == [False, True]
+    assert DepthFallback("auto", contract(depth_gate=0.5)).policy.leave == pytest.approx(0.7)
+    assert DepthFallback("auto", contract(), FallbackPolicy(enter=0.1)).policy.enter == 0.1
 
 
 def test_apply_hands_out_the_rgb_head_and_drops_what_describes_the_ensemble():

@@ -46,3 +46,9 @@ def test_recipe_switch_is_checked():
         load_config("synthetic-r18", ["data.depth_dropout=1.5"])
     with pytest.raises(AmfEdgeError, match="has no depth input"):
         load_config("synthetic-r18", ["data.depth_dropout=0.3", "model.modalities=[rgb]"])
+
+
+def test_the_depth_gate_is_a_recipe_switch_of_the_model():
+    config = load_config("synthetic-r18", ["data.depth_dropout=0.5", "model.depth_gate=0.4"])
+    assert config.model.build_config(num_classes=5).depth_gate == 0.4
+    assert load_config("synthetic-r18", []).model.build_config(num_classes=5).depth_gate == 0.0
