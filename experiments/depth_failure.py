@@ -5,7 +5,8 @@ AsymFusion as trained so far, AsymFusion with depth dropout (`data.depth_dropout
 is tested on the held-out scenes with depth intact, with 30 % and 70 % of its pixels removed in blobs
 (amf_edge/depth_holes.py, the holes training uses) and with no depth at all, per head, and with the runtime's
 depth fallback (runtime/fallback.py: the RGB head's labels where too little depth is valid, else the ensemble's).
-The "gated" variants add the depth gate (model.depth_gate): under 40 % valid depth the RGB branch fuses nothing.
+The "gated" variants add the depth gate (model.depth_gate): under 40 % (or 10 %) valid depth the RGB branch fuses
+nothing.
 
     python -m experiments.depth_failure --out runs/depth-failure [--seeds 0] [--jobs 2] [--epochs 3]
     [--variants NAME ...] [--finetune EPOCHS]
@@ -38,6 +39,11 @@ VARIANTS = {
                                               "model.depth_gate=0.4"],
     "AsymFusion + depth dropout, gated": ["data.depth_dropout=0.5", "data.depth_dropout_whole=0.5",
                                           "model.depth_gate=0.4"],
+    # gated only where depth is all but gone: frames with some depth left fuse it, as without a gate
+    "AsymFusion + depth dropout 0.2, gated at 10 %": ["data.depth_dropout=0.2", "data.depth_dropout_whole=0.5",
+                                                      "model.depth_gate=0.1"],
+    "AsymFusion + depth dropout, gated at 10 %": ["data.depth_dropout=0.5", "data.depth_dropout_whole=0.5",
+                                                  "model.depth_gate=0.1"],
     "AsymFusion + whole-frame dropout 0.3, gated": ["data.depth_dropout=0.3", "data.depth_dropout_whole=1.0",
                                                     "model.depth_gate=0.4"],
     "AsymFusion + whole-frame dropout 0.5, gated": ["data.depth_dropout=0.5", "data.depth_dropout_whole=1.0",
@@ -90,7 +96,7 @@ def test_one(folder: Path) -> dict:
 
     torch.set_num_threads(2)
     ckpt = load_checkpoint(folder / "best.pt")
-    model, spec, policy = ckpt.model.eval(), ckpt.preprocess, FallbackPolicy()
+    model, spec, policy = ckpt.model.eval(), ckpt.preprocess, FallbackPolicy.for_gate(ckpt.config.depth_gate)
     test = open_dataset(TEST_DATA, "val")
 
     def heads(sample):

@@ -38,10 +38,10 @@ class FallbackPolicy:
             raise AmfEdgeError(f"depth fallback thresholds: expected 0 ≤ enter ≤ leave ≤ 1 and settle ≥ 1, got {self}")
 
     @classmethod
-    def for_model(cls, contract: ModelContract) -> FallbackPolicy:
-        """The default policy, entering where the model's depth gate closes (ModelConfig.depth_gate): from there on
-        its RGB branch runs without depth, so the RGB head's labels are those of an RGB network."""
-        gate = (contract.metadata.get("model_config") or {}).get("depth_gate") or 0.0
+    def for_gate(cls, gate: float) -> FallbackPolicy:
+        """The default policy for a model whose depth gate is `gate` (ModelConfig.depth_gate; 0: none). A gated model
+        falls back where its gate closes: from there on its RGB branch runs without depth, so the RGB head's labels
+        are an RGB network's, while above it the ensemble uses what depth is left."""
         if not gate:
             return cls()
         return cls(enter=gate, leave=max(cls.leave, min(1.0, gate + 0.2)))
@@ -62,7 +62,8 @@ class DepthFallback:
     def __init__(self, mode: str, contract: ModelContract, policy: FallbackPolicy | None = None):
         if mode not in MODES:
             raise AmfEdgeError(f"--depth-fallback {mode!r}: expected one of {', '.join(MODES)}")
-        self.mode, self.policy = mode, policy or FallbackPolicy.for_model(contract)
+        gate = (contract.metadata.get("model_config") or {}).get("depth_gate") or 0.0
+        self.mode, self.policy = mode, policy or FallbackPolicy.for_gate(gate)
         self.available = RGB_LABELS in contract.outputs
         self.enabled = mode == "auto" and self.available
         # a model trained without depth dropout has an RGB head that fails without depth too (the summary says so)

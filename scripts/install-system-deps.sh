@@ -109,7 +109,10 @@ if ! "${sudo[@]}" apt-get update -qq; then
 fi
 # an optional package this release does not carry (no installation candidate) is left out
 for package in "${optional[@]}"; do
-    if ! apt-cache policy "$package" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+    # the policy is read whole first: `apt-cache … | grep -q` under pipefail fails when grep stops reading early
+    # (SIGPIPE, exit 141), which left Chromium out on machines whose apt has it
+    policy=$(apt-cache policy "$package" 2>/dev/null || true)
+    if ! grep -q 'Candidate: [^(]' <<<"$policy"; then
         absent+=("$package")
         for i in "${!missing[@]}"; do [ "${missing[$i]}" != "$package" ] || unset 'missing[i]'; done
     fi
