@@ -23,7 +23,7 @@ from torch import nn
 from amf_edge.errors import AmfEdgeError
 from amf_edge.models import AsymFusion
 from amf_edge.models.encoder import BasicBlock, Bottleneck
-from amf_edge.models.fusion import Presence, add_shifted, channel_shuffle, depth_present, shifted_heads, split_channels
+from amf_edge.models.fusion import Presence, add_shifted, channel_shuffle, depth_presence, shifted_heads, split_channels
 from amf_edge.models.modal import Features, PerModality
 
 LAYOUTS = ("split", "batched", "grouped")
@@ -201,7 +201,7 @@ class FoldedAsymFusion(nn.Module):
         # was the largest copy in the graph (4 % of r18's time at 480×640 in ONNX Runtime)
         x = self.layout.stack([self.maxpool(torch.relu(stem([inputs[m]])[0]))
                                for stem, m in zip(self.stems, self.modalities)])
-        present = {"depth": depth_present(depth, self.config.depth_gate)} if self.config.depth_gate else None
+        present = depth_presence(depth, self.config.depth_gate)
         features = []
         for stage in self.stages:
             for block in stage:

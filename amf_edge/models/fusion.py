@@ -65,9 +65,12 @@ def channel_shuffle(x: Features, align: int = 1, present: Presence | None = None
     return {a: torch.cat([x[a][:, :s], tail(a, b)], dim=1), b: torch.cat([x[b][:, :s], tail(b, a)], dim=1)}
 
 
-def depth_present(depth: torch.Tensor, min_share: float) -> torch.Tensor:
-    """N×1×1×1 bool: whether at least `min_share` of a sample's depth pixels hold a measurement (0 = none)."""
-    return (depth > 0).float().mean(dim=(1, 2, 3), keepdim=True) >= min_share
+def depth_presence(depth: torch.Tensor, gate: float) -> Presence | None:
+    """`present` for a depth gate (ModelConfig.depth_gate): depth is there in a sample where at least a share `gate`
+    of its pixels hold a measurement (0 = none); None, everything fuses, without a gate."""
+    if not gate:
+        return None
+    return {"depth": (depth > 0).float().mean(dim=(1, 2, 3), keepdim=True) >= gate}
 
 
 def pixel_shift(x: torch.Tensor, align: int = 1) -> torch.Tensor:

@@ -10,7 +10,7 @@ from amf_edge.config import MODALITIES, ModelConfig
 from amf_edge.errors import AmfEdgeError
 from amf_edge.models.decoder import build_decoder
 from amf_edge.models.encoder import ResNetEncoder
-from amf_edge.models.fusion import depth_present
+from amf_edge.models.fusion import depth_presence
 
 HEADS = (*MODALITIES, "ensemble")
 
@@ -46,8 +46,7 @@ class AsymFusion(nn.Module):
         modalities = self.config.modalities
         # The official recipe replicates depth to 3 channels and feeds it to the shared RGB stem.
         inputs = {"rgb": rgb, "depth": depth.expand(-1, 3, -1, -1)}
-        present = {"depth": depth_present(depth, self.config.depth_gate)} if self.config.depth_gate else None
-        features = self.encoder({m: inputs[m] for m in modalities}, present)
+        features = self.encoder({m: inputs[m] for m in modalities}, depth_presence(depth, self.config.depth_gate))
         # The decoder is shared and has no BatchNorm, so one pass over both modalities stacked on the
         # batch axis computes exactly the two per-modality passes, with half the kernel launches.
         stacked = [torch.cat([f[m] for m in modalities]) for f in features]
