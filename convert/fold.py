@@ -23,7 +23,15 @@ from torch import nn
 from amf_edge.errors import AmfEdgeError
 from amf_edge.models import AsymFusion
 from amf_edge.models.encoder import BasicBlock, Bottleneck
-from amf_edge.models.fusion import Presence, add_shifted, channel_shuffle, depth_presence, shifted_heads, split_channels
+from amf_edge.models.fusion import (
+    Presence,
+    add_shifted,
+    channel_shuffle,
+    depth_presence,
+    ensemble,
+    shifted_heads,
+    split_channels,
+)
 from amf_edge.models.modal import Features, PerModality
 
 LAYOUTS = ("split", "batched", "grouped")
@@ -209,7 +217,7 @@ class FoldedAsymFusion(nn.Module):
             features.append(self.layout.batched(x))
         logits = unstack(self.decoder(features), len(self.modalities), dim=0)
         heads = dict(zip(self.modalities, logits))
-        heads["ensemble"] = sum(w * heads[m] for w, m in zip(self.ensemble_weights, self.modalities))
+        heads["ensemble"] = ensemble(heads, self.ensemble_weights, present)
         return heads
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:

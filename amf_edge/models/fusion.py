@@ -73,6 +73,16 @@ def depth_presence(depth: torch.Tensor, gate: float) -> Presence | None:
     return {"depth": (depth > 0).float().mean(dim=(1, 2, 3), keepdim=True) >= gate}
 
 
+def ensemble(heads: Features, weights: torch.Tensor, present: Presence | None = None) -> torch.Tensor:
+    """The learned ensemble: the modality heads weighted by `weights` (softmax of alpha); a sample without a
+    modality (`present`) gets the other modality's head alone, since the absent one's head has nothing to go on."""
+    fused = sum(w * heads[m] for w, m in zip(weights, heads))
+    for m, p in (present or {}).items():
+        (other,) = (n for n in heads if n != m)
+        fused = torch.where(p, fused, heads[other])
+    return fused
+
+
 def pixel_shift(x: torch.Tensor, align: int = 1) -> torch.Tensor:
     """The head channels [0, s) of `x`, 4 groups each moved by one pixel with zero fill (N×s×H×W)."""
     g, s = split_channels(x.shape[1], align)

@@ -10,7 +10,7 @@ from amf_edge.config import MODALITIES, ModelConfig
 from amf_edge.errors import AmfEdgeError
 from amf_edge.models.decoder import build_decoder
 from amf_edge.models.encoder import ResNetEncoder
-from amf_edge.models.fusion import depth_presence
+from amf_edge.models.fusion import depth_presence, ensemble
 
 HEADS = (*MODALITIES, "ensemble")
 
@@ -46,14 +46,15 @@ class AsymFusion(nn.Module):
         modalities = self.config.modalities
         # The official recipe replicates depth to 3 channels and feeds it to the shared RGB stem.
         inputs = {"rgb": rgb, "depth": depth.expand(-1, 3, -1, -1)}
-        features = self.encoder({m: inputs[m] for m in modalities}, depth_presence(depth, self.config.depth_gate))
+        present = depth_presence(depth, self.config.depth_gate)
+        features = self.encoder({m: inputs[m] for m in modalities}, present)
         # The decoder is shared and has no BatchNorm, so one pass over both modalities stacked on the
         # batch axis computes exactly the two per-modality passes, with half the kernel launches.
         stacked = [torch.cat([f[m] for m in modalities]) for f in features]
         heads = dict(zip(modalities, self.decoder(stacked).split(rgb.shape[0])))
         # Detached: the ensemble loss trains only alpha, never the branches (as in the official code).
         weights = torch.softmax(self.alpha, dim=0)
-        heads["ensemble"] = sum(weights[i] * heads[m].detach() for i, m in enumerate(modalities))
+        heads["ensemble"] = ensemble({m: heads[m].detach() for m in modalities}, weights, present)
         return heads
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:

@@ -240,5 +240,7 @@ def test_the_depth_gate_is_in_the_graph(tiny_checkpoint, frames, tmp_path):
     assert 0 < np.count_nonzero(sparse.depth) < 0.4 * sparse.depth.size
     assert check_parity(ckpt, path, [frames[1], blank, sparse])["label_agreement"] == 1.0
     assert np.array_equal(run(path, blank)["labels_rgb"], run(path, sparse)["labels_rgb"])
+    for failed in (run(path, blank), run(path, sparse)):  # under the gate, the ensemble is the RGB head
+        assert np.array_equal(failed["labels"], failed["labels_rgb"])
     assert read_metadata(path)["model_config"]["depth_gate"] == 0.4
     assert all(problems == [] for problems in lint_all_versions(onnx.load(str(path))).values())

@@ -364,3 +364,4 @@ def test_every_variant_keeps_the_depth_gate(tiny_checkpoint, calib, tmp_path):
                             calib=calib)
         blank, sparse = outputs(path, failed)
         assert np.array_equal(blank["labels_rgb"], sparse["labels_rgb"]), precision
+        assert np.array_equal(blank["labels"], blank["labels_rgb"]), precision

@@ -227,6 +227,11 @@ def test_the_depth_gate_blinds_the_rgb_branch_to_failed_depth_only():
     assert torch.allclose(g_sparse["rgb"][1], g_blank["rgb"][1], atol=1e-6)
     assert not torch.allclose(p_sparse["rgb"][1], p_blank["rgb"][1], atol=1e-3)  # ungated, depth leaks in
     assert torch.allclose(g_sparse["rgb"][0], p_sparse["rgb"][0], atol=1e-6)  # sample 0's depth is intact
+    # under the gate the ensemble is the RGB head: the depth head has nothing to go on (and is not trained there)
+    assert torch.equal(g_blank["ensemble"][1], g_blank["rgb"][1])
+    assert not torch.allclose(p_blank["ensemble"][1], p_blank["rgb"][1], atol=1e-3)
+    w = torch.softmax(gated.alpha, dim=0)
+    assert torch.allclose(g_blank["ensemble"][0], w[0] * g_blank["rgb"][0] + w[1] * g_blank["depth"][0], atol=1e-6)
 
 
 def test_the_depth_gate_needs_a_fused_model():
