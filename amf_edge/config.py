@@ -61,8 +61,8 @@ class ModelConfig:
         depth_gate: 0 (the paper) fuses every sample; above 0, a sample with less than this share of its depth
             pixels measured fuses nothing into the RGB branch, which then runs as a plain RGB network
             (amf_edge.models.fusion, `present`), and its ensemble is the RGB head. Meant for training with depth
-            dropout (data.depth_dropout): such a sample trains the RGB head alone (train.loop.segmentation_loss),
-            which learns to segment without depth, and the runtime's depth fallback gets that head.
+            dropout (data.depth_dropout): the RGB head then learns to segment alone, and the runtime's depth
+            fallback gets that head.
     """
 
     backbone: str

@@ -44,11 +44,6 @@ VARIANTS = {
                                                       "model.depth_gate=0.1"],
     "AsymFusion + depth dropout, gated at 10 %": ["data.depth_dropout=0.5", "data.depth_dropout_whole=0.5",
                                                   "model.depth_gate=0.1"],
-    # the same, trained since the loss follows the gate (train/loop.py, segmentation_loss): a sample under the gate
-    # trains only the RGB head
-    "AsymFusion + depth dropout, gated at 10 %, RGB loss under it": ["data.depth_dropout=0.5",
-                                                                      "data.depth_dropout_whole=0.5",
-                                                                      "model.depth_gate=0.1"],
     "AsymFusion + whole-frame dropout 0.3, gated": ["data.depth_dropout=0.3", "data.depth_dropout_whole=1.0",
                                                     "model.depth_gate=0.4"],
     "AsymFusion + whole-frame dropout 0.5, gated": ["data.depth_dropout=0.5", "data.depth_dropout_whole=1.0",

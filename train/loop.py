@@ -22,7 +22,6 @@ from amf_edge.errors import AmfEdgeError
 from amf_edge.interop import load_imagenet_resnet
 from amf_edge.labels import IGNORE_INDEX
 from amf_edge.models import AsymFusion, upsample_logits
-from amf_edge.models.fusion import Presence, depth_presence
 from amf_edge.preprocess import PreprocessSpec
 from amf_edge.train import distributed
 from amf_edge.train.config import Stage, TrainConfig, dump_config
@@ -46,25 +45,11 @@ class Heads(nn.Module):
         return self.model.forward_heads(rgb, depth)
 
 
-def segmentation_loss(heads: dict[str, torch.Tensor], label: torch.Tensor,
-                      present: Presence | None = None) -> torch.Tensor:
-    """Sum over heads of the cross-entropy of the upsampled logits, 255 ignored.
-
-    With a depth gate (`present`, fusion.depth_presence), a sample under the gate trains only the heads that do not
-    need depth: the RGB head, which the runtime uses for such frames. Training the depth head (and the ensemble
-    weights) on them would spend the shared convolutions on segmenting a blank depth image. Masked, not skipped, so
-    every parameter stays in the graph (DDP expects that)."""
+def segmentation_loss(heads: dict[str, torch.Tensor], label: torch.Tensor) -> torch.Tensor:
+    """Sum over heads of the cross-entropy of the upsampled logits, 255 ignored."""
     size = label.shape[-2:]
-    needs = {head: [present[m] for m in (present or {}) if head in (m, "ensemble")] for head in heads}
-    total = label.new_zeros((), dtype=torch.float32)
-    for head, logits in heads.items():
-        target = label
-        for p in needs[head]:
-            target = torch.where(p.view(-1, 1, 1), target, IGNORE_INDEX)
-        loss = F.cross_entropy(upsample_logits(logits.float(), size), target, ignore_index=IGNORE_INDEX,
-                               reduction="none")
-        total = total + loss.sum() / (target != IGNORE_INDEX).sum().clamp(min=1)
-    return total
+    return sum(F.cross_entropy(upsample_logits(logits.float(), size), label, ignore_index=IGNORE_INDEX)
+               for logits in heads.values())
 
 
 def param_groups(model: AsymFusion, stage: Stage) -> list[dict]:
@@ -230,7 +215,7 @@ def _train_epoch(net, model, loader, optimizer, scaler, config, ctx, logger, epo
         set_learning_rate(optimizer, config, iteration, total_iters)
         rgb, depth, label = (t.to(ctx.device, non_blocking=True) for t in (rgb, depth, label))
         with torch.autocast(ctx.device.type, dtype=torch.float16, enabled=amp):
-            loss = segmentation_loss(net(rgb, depth), label, depth_presence(depth, model.config.depth_gate))
+            loss = segmentation_loss(net(rgb, depth), label)
         if not math.isfinite(loss.item()):
             raise AmfEdgeError(f"the loss became {loss.item()} at epoch {epoch + 1}, iteration {i}; lower the learning "
                                "rates or enable optim.grad_clip")

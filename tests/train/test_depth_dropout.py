@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from amf_edge.errors import AmfEdgeError
-from amf_edge.models import build_model
-from amf_edge.models.fusion import depth_presence
 from amf_edge.preprocess import PreprocessSpec
 from amf_edge.synthetic import SyntheticScenes
 from amf_edge.train.config import load_config
 from amf_edge.train.data import DepthDropout, TrainingSet
-from amf_edge.train.loop import segmentation_loss
 from amf_edge.transforms import get_train_transform
 
 
@@ -57,35 +53,3 @@ def test_the_depth_gate_is_a_recipe_switch_of_the_model():
     assert config.model.build_config(num_classes=5).depth_gate == 0.4
     assert load_config("synthetic-r18", []).model.build_config(num_classes=5).depth_gate == 0.0
 
-
-def test_under_the_gate_a_sample_trains_only_the_rgb_head():
-    """A sample whose depth failed trains the RGB branch as an RGB network, nothing else: no gradient reaches the
-    depth branch's own BatchNorm or the ensemble weights, as it does without the gate."""
-    torch.manual_seed(0)
-    rgb, label = torch.randn(2, 3, 64, 64), torch.randint(0, 5, (2, 64, 64))
-    depth = torch.zeros(2, 1, 64, 64)
-
-    def gradients(gate: float) -> dict[str, float]:
-        model = build_model("asymfusion-r18", num_classes=5, depth_gate=gate).train()
-        loss = segmentation_loss(model.forward_heads(rgb, depth), label, depth_presence(depth, gate))
-        loss.backward()
-        norms = {n: p.grad.abs().sum().item() for n, p in model.named_parameters() if p.grad is not None}
-        return {"depth BN": sum(v for n, v in norms.items() if ".depth." in n), "alpha": norms.get("alpha", 0.0),
-                "rgb BN": sum(v for n, v in norms.items() if ".rgb." in n)}
-
-    gated, ungated = gradients(0.1), gradients(0.0)
-    assert gated["depth BN"] == 0 and gated["alpha"] == 0 and gated["rgb BN"] > 0
-    assert ungated["depth BN"] > 0 and ungated["alpha"] > 0
-
-
-def test_the_gated_loss_keeps_the_heads_of_samples_with_depth():
-    torch.manual_seed(0)
-    heads = {h: torch.randn(3, 5, 8, 8) for h in ("rgb", "depth", "ensemble")}
-    label = torch.randint(0, 5, (3, 32, 32))
-    depth = torch.rand(3, 1, 32, 32)
-    depth[1] = 0  # only sample 1 lost its depth
-    gated = segmentation_loss(heads, label, depth_presence(depth, 0.1))
-    kept = segmentation_loss({"rgb": heads["rgb"]}, label) + segmentation_loss(
-        {h: heads[h][[0, 2]] for h in ("depth", "ensemble")}, label[[0, 2]])
-    assert torch.isclose(gated, kept)
-    assert torch.isclose(segmentation_loss(heads, label, depth_presence(depth, 0.0)), segmentation_loss(heads, label))
