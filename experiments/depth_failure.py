@@ -44,6 +44,12 @@ VARIANTS = {
                                                       "model.depth_gate=0.1"],
     "AsymFusion + depth dropout, gated at 10 %": ["data.depth_dropout=0.5", "data.depth_dropout_whole=0.5",
                                                   "model.depth_gate=0.1"],
+    # paired (data.depth_dropout_paired): the copy without depth joins the batch beside the intact sample, so the
+    # fused network trains on every sample with its depth (a batch of 8 grows to about 12)
+    "AsymFusion + paired depth dropout, gated at 10 %": ["data.depth_dropout=0.5", "data.depth_dropout_whole=0.5",
+                                                         "data.depth_dropout_paired=true", "model.depth_gate=0.1"],
+    "AsymFusion + paired depth dropout 1.0, gated at 10 %": ["data.depth_dropout=1.0", "data.depth_dropout_whole=0.5",
+                                                             "data.depth_dropout_paired=true", "model.depth_gate=0.1"],
     "AsymFusion + whole-frame dropout 0.3, gated": ["data.depth_dropout=0.3", "data.depth_dropout_whole=1.0",
                                                     "model.depth_gate=0.4"],
     "AsymFusion + whole-frame dropout 0.5, gated": ["data.depth_dropout=0.5", "data.depth_dropout_whole=1.0",

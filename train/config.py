@@ -59,6 +59,9 @@ class DataSection:
     # whole frame, the others 20-90 % of it in blobs (amf_edge/depth_holes.py).
     depth_dropout: float = 0.0
     depth_dropout_whole: float = 0.5
+    # Paired: a sample hit keeps its intact copy in the batch and the copy without depth is added beside it (the
+    # batch grows by about depth_dropout), so the fused network still trains on every sample with its depth.
+    depth_dropout_paired: bool = False
 
 
 @dataclass
@@ -124,6 +127,9 @@ class TrainConfig:
         if self.data.depth_dropout and self.model.modalities is not None and "depth" not in self.model.modalities:
             raise AmfEdgeError(f"data.depth_dropout={self.data.depth_dropout} but the model has no depth input "
                                f"(model.modalities={list(self.model.modalities)}); set data.depth_dropout=0")
+        if self.data.depth_dropout_paired and not self.data.depth_dropout:
+            raise AmfEdgeError("data.depth_dropout_paired=true pairs the samples that depth dropout hits, but "
+                               "data.depth_dropout is 0; set it too, e.g. data.depth_dropout=0.5")
         if self.eval_every < 1 or self.log_every < 1:
             raise AmfEdgeError("eval_every and log_every must be at least 1")
 

@@ -22,6 +22,7 @@ class DepthDropout:
 
     p: float = 0.0
     whole: float = 0.5
+    paired: bool = False  # add the sample without depth beside the intact one instead of replacing it
 
     def __call__(self, sample: RGBDSample, rng: np.random.Generator) -> RGBDSample:
         if not self.p or rng.random() >= self.p:  # p = 0 draws nothing: the augmentation stream stays as it was
@@ -43,11 +44,24 @@ class TrainingSet(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int):
+        """(rgb, depth, label) tensors; with paired depth dropout, a list of one such triple, or two: the intact
+        sample and its copy without depth (`collate_pairs` makes one batch of them)."""
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        sample = self.depth_dropout(self.transform(self.dataset[index], rng), rng)
+        sample = self.transform(self.dataset[index], rng)
+        dropped = self.depth_dropout(sample, rng)
+        if not self.depth_dropout.paired:
+            return self.tensors(dropped)
+        return [self.tensors(s) for s in ([sample] if dropped is sample else [sample, dropped])]
+
+    def tensors(self, sample: RGBDSample) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rgb, depth = self.spec(sample.rgb, sample.depth_m())
         return torch.from_numpy(rgb[0]), torch.from_numpy(depth[0]), torch.from_numpy(sample.label.astype(np.int64))
+
+
+def collate_pairs(items: list[list[tuple]]) -> list[torch.Tensor]:
+    """One batch of every sample of paired depth dropout: its intact triple and, if hit, its copy without depth."""
+    return torch.utils.data.default_collate([triple for item in items for triple in item])
 
 
 def make_loader(data: TrainingSet, *, batch_size: int, workers: int, seed: int, rank: int, world_size: int):
@@ -55,4 +69,5 @@ def make_loader(data: TrainingSet, *, batch_size: int, workers: int, seed: int, 
     return torch.utils.data.DataLoader(
         data, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=True,
         pin_memory=torch.cuda.is_available(), persistent_workers=False,
+        collate_fn=collate_pairs if data.depth_dropout.paired else None,
     )

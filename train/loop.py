@@ -132,7 +132,7 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
     net = _wrap(model, config, ctx)
 
     transform = get_train_transform(config.data.transform, config.data.height, config.data.width)
-    dropout = DepthDropout(config.data.depth_dropout, config.data.depth_dropout_whole)
+    dropout = DepthDropout(config.data.depth_dropout, config.data.depth_dropout_whole, config.data.depth_dropout_paired)
     data = TrainingSet(train_data, transform, spec, config.seed, dropout)
     loader = make_loader(data, batch_size=config.data.batch_size, workers=config.data.workers,
                          seed=config.seed, rank=ctx.rank, world_size=ctx.world_size)
@@ -159,6 +159,7 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
                  f"{'ImageNet' if config.model.pretrained else 'untrained'} encoder") + " with "
               f"{'frozen' if config.model.freeze_bn else 'trainable'} BN"
               + (f", depth dropout {config.data.depth_dropout:g}" if config.data.depth_dropout else "")
+              + (" (paired)" if config.data.depth_dropout_paired else "")
               + (f", fusion gated below {config.model.depth_gate:g} valid depth" if config.model.depth_gate else ""))
     logger = RunLogger(out_dir, ctx.is_main)
     meta = {"preset": config.model.preset, "train_config": config.to_dict()}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from amf_edge.errors import AmfEdgeError
 from amf_edge.preprocess import PreprocessSpec
 from amf_edge.synthetic import SyntheticScenes
 from amf_edge.train.config import load_config
-from amf_edge.train.data import DepthDropout, TrainingSet
+from amf_edge.train.data import DepthDropout, TrainingSet, make_loader
 from amf_edge.transforms import get_train_transform
 
 
@@ -53,3 +54,31 @@ def test_the_depth_gate_is_a_recipe_switch_of_the_model():
     assert config.model.build_config(num_classes=5).depth_gate == 0.4
     assert load_config("synthetic-r18", []).model.build_config(num_classes=5).depth_gate == 0.0
 
+
+
+def test_paired_dropout_adds_the_copy_without_depth_beside_the_intact_sample():
+    """data.depth_dropout_paired: every sample stays intact in the batch; a sample hit brings its copy without
+    depth, the one unpaired dropout would have trained on instead."""
+    intact, dropped = training_set(DepthDropout(0.0)), training_set(DepthDropout(0.5))
+    paired = training_set(DepthDropout(0.5, paired=True))
+    hits = 0
+    for i in range(len(paired)):
+        item = paired[i]
+        assert all(torch.equal(x, y) for x, y in zip(item[0], intact[i]))
+        if len(item) == 2:
+            hits += 1
+            assert all(torch.equal(x, y) for x, y in zip(item[1], dropped[i]))
+            assert not torch.equal(item[1][1], item[0][1]) and torch.equal(item[1][0], item[0][0])
+        else:
+            assert all(torch.equal(x, y) for x, y in zip(dropped[i], intact[i]))
+    assert 0 < hits < len(paired)
+    loader = make_loader(paired, batch_size=len(paired), workers=0, seed=0, rank=0, world_size=1)
+    rgb, depth, label = next(iter(loader))
+    assert rgb.shape[0] == depth.shape[0] == label.shape[0] == len(paired) + hits
+
+
+def test_paired_dropout_needs_dropout():
+    config = load_config("synthetic-r18", ["data.depth_dropout=0.5", "data.depth_dropout_paired=true"])
+    assert config.data.depth_dropout_paired
+    with pytest.raises(AmfEdgeError, match="data.depth_dropout is 0; set it too"):
+        load_config("synthetic-r18", ["data.depth_dropout_paired=true"])
