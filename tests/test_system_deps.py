@@ -3,7 +3,8 @@
 The script runs on a PATH of its own: fake apt-get, apt-cache, id, ldconfig and sudo that log what they are
 asked, stand-ins for the commands its `cmd:` checks look for, and the few real tools it uses. So the test decides
 which packages look missing (its `file:` checks read the host's files, and the assertions allow for that) and
-sees what would be installed, by whom, without installing anything.
+sees what would be installed, by whom, without installing anything. The packages and their checks are read from
+the script's own table, so a package added there is covered here without an edit.
 """
 
 from __future__ import annotations
@@ -18,14 +19,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "install-system-deps.sh"
 BASH = shutil.which("bash")
-# the packages behind the script's lib: and cmd: checks: the shared libraries and the commands it looks for
-LIBS = {"libusb-1.0-0": "libusb-1.0.so.0", "libgl1": "libGL.so.1", "libglib2.0-0": "libgthread-2.0.so.0",
-        "libsm6": "libSM.so.6", "libxext6": "libXext.so.6"}
-COMMANDS = {"cmake": "cmake", "ninja-build": "ninja", "g++": "g++", "xvfb": "Xvfb", "xauth": "xauth",
-            "x11-utils": "xwininfo"}
+
+
+def checks(kind: str) -> dict[str, str]:
+    """The script's own table (its PACKAGES heredoc): package -> what its `kind` check looks for."""
+    text = SCRIPT.read_text()
+    table = text.split("<<'END'", 1)[1].split("\nEND\n", 1)[0]
+    rows = (line.split()[:2] for line in table.splitlines()[1:] if line.strip())
+    return {package: check.lstrip("?").split(":", 1)[1] for package, check in rows
+            if check.lstrip("?").startswith(kind + ":")}
+
+
+LIBS = checks("lib")  # the shared libraries the fake ldconfig may list
+COMMANDS = checks("cmd")  # the commands the test's PATH may hold
 # the file: checks read the host; where a file is absent, its package is (rightly) on the list too
-FILES = {"chromium": "/usr/bin/chromium", "nlohmann-json3-dev": "/usr/include/nlohmann/json.hpp",
-         "libgtest-dev": "/usr/include/gtest/gtest.h"}
+FILES = checks("file")
 
 pytestmark = pytest.mark.skipif(BASH is None, reason="needs bash")
 
@@ -70,6 +78,7 @@ def test_list_names_every_package(tmp_path):
     result, calls = run(tmp_path, "--list")
     assert result.returncode == 0, result.stderr
     assert set(result.stdout.split()) == {*LIBS, *COMMANDS, *FILES, "python3-venv"}
+    assert {"libusb-1.0-0", "libgl1", "cmake", "xvfb", "chromium"} <= set(result.stdout.split())
     assert calls == []
 
 
