@@ -9,7 +9,7 @@ The "gated" variants add the depth gate (model.depth_gate): under 40 % (or 10 %)
 nothing.
 
     python -m experiments.depth_failure --out runs/depth-failure [--seeds 0] [--jobs 2] [--epochs 3]
-    [--variants NAME ...] [--finetune EPOCHS]
+    [--variants NAME ...] [--finetune EPOCHS [--tuned NAME ...]]
 
 `--epochs` lengthens every model's training alike (the ablation's budget is 3 epochs); use another --out for
 another budget, since finished runs are reused.
@@ -58,14 +58,23 @@ VARIANTS = {
 }
 # --finetune N: trained models go on for N epochs from their best checkpoint (`model.init`) at a tenth of the
 # budget's learning rate, with or without depth dropout: robustness added to a model trained without it, against
-# the same extra epochs without dropout (and for the RGB-only model)
+# the same extra epochs without dropout (and for the RGB-only model); also the paired model, for a longer budget
+FINETUNE_LR = 2e-4
+PAIRED = VARIANTS["AsymFusion + paired depth dropout 1.0, gated at 10 %"]
 FINETUNE = {
     "AsymFusion, fine-tuned": ("AsymFusion", []),
     "AsymFusion, fine-tuned with depth dropout": ("AsymFusion", ["data.depth_dropout=0.5",
                                                                  "data.depth_dropout_whole=0.5"]),
     "rgb only, fine-tuned": ("rgb only", []),
+    "AsymFusion, fine-tuned with paired depth dropout 1.0, gated at 10 %": ("AsymFusion", PAIRED),
+    "AsymFusion, fine-tuned at lr 6e-4": ("AsymFusion", ["optim.stages.0.lr_encoder=6e-4",
+                                                         "optim.stages.0.lr_decoder=6e-4"]),
+    "AsymFusion, fine-tuned at lr 6e-4 with paired depth dropout 1.0, gated at 10 %": (
+        "AsymFusion", [*PAIRED, "optim.stages.0.lr_encoder=6e-4", "optim.stages.0.lr_decoder=6e-4"]),
+    "AsymFusion + paired depth dropout 1.0, gated at 10 %, fine-tuned": (
+        "AsymFusion + paired depth dropout 1.0, gated at 10 %", []),
 }
-FINETUNE_LR = 2e-4
+FINETUNED_BY_DEFAULT = ["AsymFusion, fine-tuned", "AsymFusion, fine-tuned with depth dropout", "rgb only, fine-tuned"]
 MISSING = {"intact": 0.0, "30 % missing": 0.3, "70 % missing": 0.7, "no depth": 1.0}
 HEADS = ("ensemble", "rgb", "depth", "fallback")
 
@@ -129,21 +138,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="NAME",
                         help="the models to train and test (default: all)")
     parser.add_argument("--finetune", type=int, metavar="EPOCHS",
-                        help="then fine-tune AsymFusion (with and without depth dropout) and the RGB-only model for "
-                             "EPOCHS more from their best checkpoints")
+                        help="then fine-tune the --tuned models for EPOCHS more from their trained models' best "
+                             "checkpoints")
+    parser.add_argument("--tuned", nargs="+", choices=list(FINETUNE), default=FINETUNED_BY_DEFAULT, metavar="NAME",
+                        help="the fine-tuned models of --finetune (default: AsymFusion with and without depth "
+                             "dropout, the RGB-only model)")
     args = parser.parse_args(argv)
-    if args.finetune and not {base for base, _ in FINETUNE.values()} <= set(args.variants):
-        parser.error("--finetune starts from the AsymFusion and rgb only models: keep them in --variants")
+    missing = sorted({FINETUNE[name][0] for name in args.tuned} - set(args.variants)) if args.finetune else []
+    if missing:
+        parser.error(f"--finetune starts the --tuned models from {', '.join(map(repr, missing))}: "
+                     "add them to --variants")
     variants = {name: [*VARIANTS[name], f"optim.stages.0.epochs={args.epochs}"] for name in args.variants}
     def intact(result: dict) -> float:  # the mIoU train_and_test prints for each run
         return result["intact"]["ensemble"]
 
     results = train_and_test(args.out, variants, args.seeds, args.jobs, test_one, intact)
     for seed in args.seeds if args.finetune else []:
-        tuned = {name: [*VARIANTS[base], *extra, f"model.init={args.out / run_name(base, seed) / 'best.pt'}",
+        tuned = {name: [*VARIANTS[base], f"model.init={args.out / run_name(base, seed) / 'best.pt'}",
                         f"optim.stages.0.epochs={args.finetune}", f"optim.stages.0.lr_encoder={FINETUNE_LR:g}",
-                        f"optim.stages.0.lr_decoder={FINETUNE_LR:g}"]
-                 for name, (base, extra) in FINETUNE.items()}
+                        f"optim.stages.0.lr_decoder={FINETUNE_LR:g}", *extra]  # extra last: it may set the rate
+                 for name, (base, extra) in FINETUNE.items() if name in args.tuned}
         variants.update(tuned)
         for name, per_seed in train_and_test(args.out, tuned, [seed], args.jobs, test_one, intact).items():
             results.setdefault(name, {}).update(per_seed)

@@ -3,14 +3,14 @@
     python -m experiments.soak [--frames 1000000] [--every 20000] [--stats /tmp/soak-stats.json]
                                [--frame-log N] [--seconds S]
 
-Runs `amf_edge.runtime.pipeline.Pipeline` (lossless, the recordings' policy) on tiny frames from a source that
-costs almost nothing (one 8×8 RGB-D sample handed out again and again under new frame numbers) through a toy
-ONNX model (labels = argmax over the colour channels) on ONNX Runtime, so that the run measures the pipeline's
-own per-frame bookkeeping. A sink samples the RSS (/proc/self/statm) every `--every` frames; the slope is the
-least-squares fit of RSS against frames over the second half of the samples (after the per-frame log's ring
-has filled and the allocator has settled), in bytes per frame. `--stats` adds a stats:// sink (rows stream
-to disk); `--frame-log N` keeps the last N frames instead of the default (a huge N shows the old, unbounded
-growth); `--seconds` stops early, whichever comes first. Prints one JSON line with the result.
+Runs `amf_edge.runtime.pipeline.Pipeline` (lossless, the recordings' policy) on tiny frames from a source that costs
+almost nothing (one 8×8 RGB-D sample handed out again and again under new frame numbers) through amf_edge/testing.py's
+toy ONNX model (labels = argmax over the colour channels) on ONNX Runtime, so that the run measures the pipeline's own
+per-frame bookkeeping. A sink samples the RSS (/proc/self/statm) every `--every` frames; the slope is the least-squares
+fit of RSS against frames over the second half of the samples (after the per-frame log's ring has filled and the
+allocator has settled), in bytes per frame. `--stats` adds a stats:// sink (rows stream to disk); `--frame-log N` keeps
+the last N frames instead of the default (a huge N shows the old, unbounded growth); `--seconds` stops early, whichever
+comes first. Prints one JSON line with the result.
 """
 
 from __future__ import annotations
@@ -31,35 +31,9 @@ from amf_edge.runtime.pipeline import Pipeline
 from amf_edge.runtime.sinks import Sink, sink_from_uri
 from amf_edge.runtime.sources.base import Source
 from amf_edge.sample import RGBDSample
+from amf_edge.testing import toy_model
 
 SIZE = 8
-
-
-def toy_onnx(path: Path) -> Path:
-    import onnx
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("ArgMax", ["rgb"], ["index"], axis=3, keepdims=0),
-         helper.make_node("Cast", ["index"], ["labels"], to=TensorProto.UINT8),
-         helper.make_node("Identity", ["depth"], ["unused"])],
-        "soak",
-        [helper.make_tensor_value_info("rgb", TensorProto.UINT8, [1, SIZE, SIZE, 3]),
-         helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, SIZE, SIZE])],
-        [helper.make_tensor_value_info("labels", TensorProto.UINT8, [1, SIZE, SIZE])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    meta = {"labels": {"name": "soak", "names": ["red", "green", "blue"],
-                       "palette": [[255, 0, 0], [0, 255, 0], [0, 0, 255]]},
-            "input_contract": {"rgb": {"dtype": "uint8", "shape": ["N", SIZE, SIZE, 3], "channel_order": "RGB"},
-                               "depth": {"dtype": "float32", "shape": ["N", SIZE, SIZE], "unit": "metre",
-                                         "invalid": 0.0},
-                               "outputs": ["labels"]},
-            "precision": "fp32"}
-    for key, value in meta.items():
-        model.metadata_props.add(key=f"amf_edge.{key}", value=json.dumps(value))
-    onnx.save(model, str(path))
-    return path
 
 
 class Repeat(Source):
@@ -122,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=600.0)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        backend = open_backend(toy_onnx(Path(tmp) / "soak.onnx"), threads=1)
+        backend = open_backend(toy_model(Path(tmp) / "soak.onnx", SIZE, SIZE), threads=1)
         probe = RssProbe(args.every, time.perf_counter() + args.seconds)
         sinks = [probe, *([sink_from_uri(f"stats://{args.stats}")] if args.stats else [])]
         pipeline = Pipeline(Repeat(args.frames), backend, sinks, echo=False, frame_log=args.frame_log)

@@ -317,10 +317,11 @@ def _check_replicas(model: AsymFusion, ctx: distributed.Context) -> None:
 def _start_from(model: AsymFusion, path: str, labels) -> None:
     """`model.init`: the weights of a checkpoint of the same network and classes."""
     ckpt = load_checkpoint(path)
-    if ckpt.model.config != model.config:
-        theirs, ours = ckpt.model.config.to_dict(), model.config.to_dict()
-        differ = ", ".join(f"{k} {theirs.get(k)!r} (recipe: {ours.get(k)!r})" for k in sorted(set(theirs) | set(ours))
-                           if theirs.get(k) != ours.get(k))
+    theirs, ours = ckpt.model.config.to_dict(), model.config.to_dict()
+    # the depth gate is a rule on the input, not weights: a model trained without it may be fine-tuned with it
+    differ = ", ".join(f"{k} {theirs.get(k)!r} (recipe: {ours.get(k)!r})" for k in sorted(set(theirs) | set(ours))
+                       if theirs.get(k) != ours.get(k) and k != "depth_gate")
+    if differ:
         raise AmfEdgeError(f"model.init={path} is another network: {differ}; set the recipe's model section to match "
                            "it (its config.yaml beside it says how it was trained)")
     if ckpt.labels != labels:

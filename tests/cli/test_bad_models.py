@@ -28,7 +28,7 @@ def one_clear_line(result, *words: str) -> None:
 def test_quantize_a_truncated_or_junk_onnx(tmp_path):
     sys.path.insert(0, str(ROOT / "tests"))
     pytest.importorskip("onnx")
-    from toy_onnx import toy_model
+    from amf_edge.testing import toy_model
 
     data = toy_model(tmp_path / "toy.onnx", 8, 8).read_bytes()
     (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])

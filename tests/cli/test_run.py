@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from toy_onnx import video_frames
+from video_files import video_frames
 
 from amf_edge.cli.main import main
 from amf_edge.files import file_sha256

@@ -1,6 +1,6 @@
 """`amf-edge run` in a real process on full and read-only disks, and what it says it wrote (issue 14).
 
-Torch-free: the model is tests/toy_onnx.py's hand-written ONNX graph; the full disk is a real tmpfs.
+Torch-free: the model is amf_edge/testing.py's hand-written ONNX graph; the full disk is a real tmpfs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tmpfs import hidden_files, tmpfs
-from toy_onnx import toy_model, video_frames
+from video_files import video_frames
+
+from amf_edge.testing import toy_model
 
 pytestmark = pytest.mark.edge
 pytest.importorskip("onnx")

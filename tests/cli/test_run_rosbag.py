@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rosbag_data import write_camera_bag
-from toy_onnx import toy_model
+
+from amf_edge.testing import toy_model
 
 pytestmark = pytest.mark.edge  # torch-free: runs on the edge target too
 ort = pytest.importorskip("onnxruntime")

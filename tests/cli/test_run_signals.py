@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from toy_onnx import toy_model, video_frames
+from video_files import video_frames
+
+from amf_edge.testing import toy_model
 
 pytestmark = pytest.mark.edge
 onnx = pytest.importorskip("onnx")

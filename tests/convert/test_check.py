@@ -139,7 +139,7 @@ def test_labelled_data_adds_each_sides_miou(models, capsys):
     (["--against", "{fp32}", "--frames", "calib_data/nope"], "calibration set calib_data/nope does not exist"),
 ])
 def test_wrong_inputs_exit_1_with_what_to_do(models, tmp_path, capsys, args, message):
-    from toy_onnx import toy_model
+    from amf_edge.testing import toy_model
 
     paths = {"fp32": models["fp32"], "toy": toy_model(tmp_path / "toy.onnx", 32, 40), "missing": tmp_path / "x.onnx"}
     code, _, err = check(capsys, models["int8"], *(a.format(**paths) for a in args))

@@ -1,6 +1,6 @@
 """The depth fallback: the RGB head's labels while depth fails, with hysteresis, counted and said (issue 18).
 
-Torch-free: the model is tests/toy_onnx.py's, with a `labels_rgb` output that differs from its `labels`."""
+Torch-free: the model is amf_edge/testing.py's, with a `labels_rgb` output that differs from its `labels`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-from toy_onnx import toy_model
 
 from amf_edge.contract import ModelContract
 from amf_edge.errors import AmfEdgeError
@@ -20,6 +19,7 @@ from amf_edge.runtime.frames import Frame
 from amf_edge.runtime.sinks.base import Sink
 from amf_edge.runtime.sources.base import Source
 from amf_edge.sample import RGBDSample
+from amf_edge.testing import toy_model
 
 pytestmark = pytest.mark.edge
 H, W = 24, 32

@@ -11,9 +11,9 @@ import warnings
 
 import numpy as np
 import pytest
-from toy_onnx import toy_model
 
 from amf_edge.sample import MAX_DEPTH_M, RGBDSample, sanitize_depth_m
+from amf_edge.testing import toy_model
 
 pytestmark = pytest.mark.edge
 H, W = 24, 32

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from toy_onnx import video_frames
+from video_files import video_frames
 
 from amf_edge.contract import ModelContract
 from amf_edge.errors import AmfEdgeError

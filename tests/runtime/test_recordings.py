@@ -208,7 +208,7 @@ def test_run_on_a_cut_off_bag_writes_the_frames_before_the_damage_and_exits_1(ba
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     sys.path.insert(0, str(ROOT / "tests"))
-    from toy_onnx import toy_model
+    from amf_edge.testing import toy_model
 
     model = toy_model(tmp_path / "toy.onnx", H, W)
     stats = tmp_path / "stats.json"

@@ -135,8 +135,9 @@ def test_frozen_bn_needs_imagenet_weights(tmp_path, capsys):
 
 
 def test_init_fine_tunes_a_trained_checkpoint(tmp_path, capsys):
-    """model.init starts from a checkpoint's weights (a fresh optimiser); another network or other classes are
-    refused with what differs, and ImageNet weights beside it would be overwritten: an error too."""
+    """model.init starts from a checkpoint's weights (a fresh optimiser), also with a depth gate the checkpoint had
+    not (a rule without weights); another network or other classes are refused with what differs, and ImageNet
+    weights beside it would be overwritten: an error too."""
     train(tiny_config("optim.stages.0.epochs=1"), tmp_path / "base", progress=False)
     base = tmp_path / "base" / "best.pt"
     args = ["train", "--config", "synthetic-r18", "--out", str(tmp_path / "tuned"), "--no-progress", *TINY,
@@ -151,6 +152,10 @@ def test_init_fine_tunes_a_trained_checkpoint(tmp_path, capsys):
     fresh = AsymFusion(ckpt.model.config)
     loop._start_from(fresh, str(base), ckpt.labels)
     assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), ckpt.model.state_dict().values()))
+    gated = AsymFusion(tiny_config("model.depth_gate=0.1").model.build_config(11))  # a rule, not weights: allowed
+    loop._start_from(gated, str(base), ckpt.labels)
+    assert gated.config.depth_gate == 0.1
+    assert all(torch.equal(a, b) for a, b in zip(gated.state_dict().values(), ckpt.model.state_dict().values()))
     rgb_only = AsymFusion(tiny_config("model.modalities=[rgb]", "model.fusion=none").model.build_config(11))
     differ = r"is another network: .*modalities \['rgb', 'depth'\] \(recipe: \['rgb'\]\)"
     with pytest.raises(AmfEdgeError, match=differ):

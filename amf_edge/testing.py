@@ -1,4 +1,4 @@
-"""Torch-free test models and checks shared by the runtime and CLI tests.
+"""A torch-free toy model for tests and experiments: the runtime end to end without a trained network.
 
 `toy_model` writes a hand-made ONNX graph with amf-edge metadata: labels = argmax over the RGB channels, plus
 0 × the mean depth, which, like a CNN, spreads a NaN anywhere in the depth to every pixel. `conv_channels`
@@ -60,14 +60,3 @@ def toy_model(path: Path, height: int, width: int, conv_channels: int = 0, *, rg
         model.metadata_props.add(key=f"amf_edge.{key}", value=json.dumps(value))
     onnx.save(model, str(path))
     return path
-
-
-def video_frames(path) -> int:
-    """How many frames OpenCV reads back from a video file: it plays, and holds what was written."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    n = 0
-    while capture.read()[0]:
-        n += 1
-    return n
