@@ -61,16 +61,22 @@ VARIANTS = {
 # the same extra epochs without dropout (and for the RGB-only model); also the paired model, for a longer budget
 FINETUNE_LR = 2e-4
 PAIRED = VARIANTS["AsymFusion + paired depth dropout 1.0, gated at 10 %"]
+
+
+def rate(lr: float) -> list[str]:
+    """The overrides that set both learning rates of the (only) stage."""
+    return [f"optim.stages.0.lr_encoder={lr:g}", f"optim.stages.0.lr_decoder={lr:g}"]
+
+
 FINETUNE = {
     "AsymFusion, fine-tuned": ("AsymFusion", []),
     "AsymFusion, fine-tuned with depth dropout": ("AsymFusion", ["data.depth_dropout=0.5",
                                                                  "data.depth_dropout_whole=0.5"]),
     "rgb only, fine-tuned": ("rgb only", []),
     "AsymFusion, fine-tuned with paired depth dropout 1.0, gated at 10 %": ("AsymFusion", PAIRED),
-    "AsymFusion, fine-tuned at lr 6e-4": ("AsymFusion", ["optim.stages.0.lr_encoder=6e-4",
-                                                         "optim.stages.0.lr_decoder=6e-4"]),
+    "AsymFusion, fine-tuned at lr 6e-4": ("AsymFusion", rate(6e-4)),
     "AsymFusion, fine-tuned at lr 6e-4 with paired depth dropout 1.0, gated at 10 %": (
-        "AsymFusion", [*PAIRED, "optim.stages.0.lr_encoder=6e-4", "optim.stages.0.lr_decoder=6e-4"]),
+        "AsymFusion", [*PAIRED, *rate(6e-4)]),
     "AsymFusion + paired depth dropout 1.0, gated at 10 %, fine-tuned": (
         "AsymFusion + paired depth dropout 1.0, gated at 10 %", []),
 }
@@ -155,8 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     results = train_and_test(args.out, variants, args.seeds, args.jobs, test_one, intact)
     for seed in args.seeds if args.finetune else []:
         tuned = {name: [*VARIANTS[base], f"model.init={args.out / run_name(base, seed) / 'best.pt'}",
-                        f"optim.stages.0.epochs={args.finetune}", f"optim.stages.0.lr_encoder={FINETUNE_LR:g}",
-                        f"optim.stages.0.lr_decoder={FINETUNE_LR:g}", *extra]  # extra last: it may set the rate
+                        f"optim.stages.0.epochs={args.finetune}", *rate(FINETUNE_LR), *extra]  # extra may set the rate
                  for name, (base, extra) in FINETUNE.items() if name in args.tuned}
         variants.update(tuned)
         for name, per_seed in train_and_test(args.out, tuned, [seed], args.jobs, test_one, intact).items():
