@@ -77,6 +77,10 @@ FINETUNE = {
     "AsymFusion, fine-tuned at lr 6e-4": ("AsymFusion", rate(6e-4)),
     "AsymFusion, fine-tuned at lr 6e-4 with paired depth dropout 1.0, gated at 10 %": (
         "AsymFusion", [*PAIRED, *rate(6e-4)]),
+    "AsymFusion, fine-tuned at lr 1e-3": ("AsymFusion", rate(1e-3)),
+    "AsymFusion, fine-tuned at lr 1e-3 with paired depth dropout 1.0, gated at 10 %": (
+        "AsymFusion", [*PAIRED, *rate(1e-3)]),
+    "rgb only, fine-tuned at lr 1e-3": ("rgb only", rate(1e-3)),
     "AsymFusion + paired depth dropout 1.0, gated at 10 %, fine-tuned": (
         "AsymFusion + paired depth dropout 1.0, gated at 10 %", []),
 }
