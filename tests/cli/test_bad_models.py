@@ -26,7 +26,6 @@ def one_clear_line(result, *words: str) -> None:
 
 
 def test_quantize_a_truncated_or_junk_onnx(tmp_path):
-    sys.path.insert(0, str(ROOT / "tests"))
     pytest.importorskip("onnx")
     from amf_edge.testing import toy_model
 

@@ -207,7 +207,6 @@ def test_frames_the_reader_drops_are_counted_in_the_summary(rsbag, tmp_path):
 def test_run_on_a_cut_off_bag_writes_the_frames_before_the_damage_and_exits_1(bag30, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    sys.path.insert(0, str(ROOT / "tests"))
     from amf_edge.testing import toy_model
 
     model = toy_model(tmp_path / "toy.onnx", H, W)
