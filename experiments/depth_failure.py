@@ -81,6 +81,9 @@ FINETUNE = {
     "AsymFusion, fine-tuned at lr 1e-3 with paired depth dropout 1.0, gated at 10 %": (
         "AsymFusion", [*PAIRED, *rate(1e-3)]),
     "rgb only, fine-tuned at lr 1e-3": ("rgb only", rate(1e-3)),
+    # every copy without any depth: the RGB-alone network trains on every frame, the fused one never sees holes
+    "AsymFusion, fine-tuned at lr 1e-3 with paired whole-frame depth dropout 1.0, gated at 10 %": (
+        "AsymFusion", [*PAIRED, "data.depth_dropout_whole=1.0", *rate(1e-3)]),
     "AsymFusion + paired depth dropout 1.0, gated at 10 %, fine-tuned": (
         "AsymFusion + paired depth dropout 1.0, gated at 10 %", []),
 }
