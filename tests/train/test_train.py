@@ -325,6 +325,27 @@ def test_ablation_variants_are_the_intended_models():
     assert classes.splitlines()[-1].endswith("| 70 |")  # a class absent in one seed averages the others
 
 
+def test_depth_failure_recipes_are_valid_and_distinct():
+    """Every trained and fine-tuned model of experiments/depth_failure.py is a config the loader accepts (a typo
+    would otherwise surface hours into a run), and a fine-tuning's own overrides win over its base's."""
+    from experiments.depth_failure import FINETUNE, VARIANTS, format_table
+
+    trained = {name: load_config("synthetic-r18", overrides) for name, overrides in VARIANTS.items()}
+    tuned = {name: load_config("synthetic-r18", [*VARIANTS[base], *extra]) for name, (base, extra) in FINETUNE.items()}
+    assert set(trained["rgb only"].model.modalities) == {"rgb"} and trained["AsymFusion"].data.depth_dropout == 0
+    whole = tuned["AsymFusion, fine-tuned at lr 1e-3 with paired whole-frame depth dropout 1.0, gated at 10 %"]
+    assert whole.data.depth_dropout_paired and whole.data.depth_dropout_whole == 1.0
+    assert whole.optim.stages[0].lr_encoder == whole.optim.stages[0].lr_decoder == 1e-3
+    assert whole.model.depth_gate == 0.1
+    assert len({repr((c.model, c.data, c.optim)) for c in trained.values()}) == len(VARIANTS)  # all different
+    for name, (base, extra) in FINETUNE.items():  # an entry with overrides of its own changes its base's recipe
+        recipe, base_recipe = (repr((c.data, c.optim)) for c in (tuned[name], trained[base]))
+        assert not extra or recipe != base_recipe
+    table = format_table({"m": {0: {c: {"ensemble": 0.5, "fallback": 0.25} for c in
+                                    ("intact", "30 % missing", "70 % missing", "no depth")}}})
+    assert "| m | fallback | 25.0 | 25.0 | 25.0 | 25.0 |" in table and "| m | rgb |" not in table
+
+
 def test_sync_bn_conversion_keeps_one_bn_per_modality():
     from amf_edge.models import build_model
 
