@@ -84,6 +84,9 @@ FINETUNE = {
     # every copy without any depth: the RGB-alone network trains on every frame, the fused one never sees holes
     "AsymFusion, fine-tuned at lr 1e-3 with paired whole-frame depth dropout 1.0, gated at 10 %": (
         "AsymFusion", [*PAIRED, "data.depth_dropout_whole=1.0", *rate(1e-3)]),
+    # both copies (data.depth_dropout_both): one without any depth and one with holes beside every intact frame
+    "AsymFusion, fine-tuned at lr 1e-3 with both copies of paired depth dropout 1.0, gated at 10 %": (
+        "AsymFusion", [*PAIRED, "data.depth_dropout_both=true", *rate(1e-3)]),
     "AsymFusion + paired depth dropout 1.0, gated at 10 %, fine-tuned": (
         "AsymFusion + paired depth dropout 1.0, gated at 10 %", []),
 }

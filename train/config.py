@@ -62,6 +62,9 @@ class DataSection:
     # Paired: a sample hit keeps its intact copy in the batch and the copy without depth is added beside it (the
     # batch grows by about depth_dropout), so the fused network still trains on every sample with its depth.
     depth_dropout_paired: bool = False
+    # Both: with pairing, a sample hit brings two copies, one without any depth and one with holes (instead of one,
+    # whole-frame with probability depth_dropout_whole): the RGB-alone network then trains on every sample hit.
+    depth_dropout_both: bool = False
 
 
 @dataclass
@@ -130,6 +133,9 @@ class TrainConfig:
         if self.data.depth_dropout_paired and not self.data.depth_dropout:
             raise AmfEdgeError("data.depth_dropout_paired=true pairs the samples that depth dropout hits, but "
                                "data.depth_dropout is 0; set it too, e.g. data.depth_dropout=0.5")
+        if self.data.depth_dropout_both and not self.data.depth_dropout_paired:
+            raise AmfEdgeError("data.depth_dropout_both=true adds two copies without depth beside the intact sample, "
+                               "which only paired dropout keeps; set data.depth_dropout_paired=true too")
         if self.eval_every < 1 or self.log_every < 1:
             raise AmfEdgeError("eval_every and log_every must be at least 1")
 

@@ -23,12 +23,24 @@ class DepthDropout:
     p: float = 0.0
     whole: float = 0.5
     paired: bool = False  # add the sample without depth beside the intact one instead of replacing it
+    both: bool = False  # paired: a sample hit brings two copies, one without any depth and one with holes
 
     def __call__(self, sample: RGBDSample, rng: np.random.Generator) -> RGBDSample:
         if not self.p or rng.random() >= self.p:  # p = 0 draws nothing: the augmentation stream stays as it was
             return sample
         fraction = 1.0 if rng.random() < self.whole else rng.uniform(0.2, 0.9)
         return remove_depth(sample, fraction, rng)
+
+    def copies(self, sample: RGBDSample, rng: np.random.Generator) -> list[RGBDSample]:
+        """Paired dropout: the sample and, if hit, its copy without depth, or with `both` its two copies (so the
+        RGB-alone network trains on every frame hit and the fused network on its holes too, at 1.5 times the
+        batch for p = 1)."""
+        if not self.both:
+            dropped = self(sample, rng)
+            return [sample] if dropped is sample else [sample, dropped]
+        if not self.p or rng.random() >= self.p:
+            return [sample]
+        return [sample, remove_depth(sample, 1.0, rng), remove_depth(sample, rng.uniform(0.2, 0.9), rng)]
 
 
 class TrainingSet(torch.utils.data.Dataset):
@@ -45,14 +57,13 @@ class TrainingSet(torch.utils.data.Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int):
-        """(rgb, depth, label) tensors; with paired depth dropout, a list of one such triple, or two: the intact
-        sample and its copy without depth (`collate_pairs` makes one batch of them)."""
+        """(rgb, depth, label) tensors; with paired depth dropout, a list of such triples: the intact sample and
+        its copies without depth, if hit (`collate_pairs` makes one batch of them)."""
         rng = np.random.default_rng((self.seed, self.epoch, index))
         sample = self.transform(self.dataset[index], rng)
-        dropped = self.depth_dropout(sample, rng)
-        if not self.depth_dropout.paired:
-            return self.tensors(dropped)
-        return [self.tensors(s) for s in ([sample] if dropped is sample else [sample, dropped])]
+        if self.depth_dropout.paired:
+            return [self.tensors(s) for s in self.depth_dropout.copies(sample, rng)]
+        return self.tensors(self.depth_dropout(sample, rng))
 
     def tensors(self, sample: RGBDSample) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rgb, depth = self.spec(sample.rgb, sample.depth_m())
@@ -60,7 +71,7 @@ class TrainingSet(torch.utils.data.Dataset):
 
 
 def collate_pairs(items: list[list[tuple]]) -> list[torch.Tensor]:
-    """One batch of every sample of paired depth dropout: its intact triple and, if hit, its copy without depth."""
+    """One batch of every sample of paired depth dropout: its intact triple and, if hit, its copies without depth."""
     return torch.utils.data.default_collate([triple for item in items for triple in item])
 
 

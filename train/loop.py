@@ -132,7 +132,8 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
     net = _wrap(model, config, ctx)
 
     transform = get_train_transform(config.data.transform, config.data.height, config.data.width)
-    dropout = DepthDropout(config.data.depth_dropout, config.data.depth_dropout_whole, config.data.depth_dropout_paired)
+    dropout = DepthDropout(config.data.depth_dropout, config.data.depth_dropout_whole, config.data.depth_dropout_paired,
+                           config.data.depth_dropout_both)
     data = TrainingSet(train_data, transform, spec, config.seed, dropout)
     loader = make_loader(data, batch_size=config.data.batch_size, workers=config.data.workers,
                          seed=config.seed, rank=ctx.rank, world_size=ctx.world_size)

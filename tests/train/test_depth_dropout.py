@@ -82,3 +82,30 @@ def test_paired_dropout_needs_dropout():
     assert config.data.depth_dropout_paired
     with pytest.raises(AmfEdgeError, match="data.depth_dropout is 0; set it too"):
         load_config("synthetic-r18", ["data.depth_dropout_paired=true"])
+
+
+def test_both_copies_bring_one_without_depth_and_one_with_holes():
+    """data.depth_dropout_both: a sample hit brings two copies beside its intact self, the first without any depth,
+    the second with blobs missing; the batch grows by two per hit."""
+    intact, both = training_set(DepthDropout(0.0)), training_set(DepthDropout(0.5, paired=True, both=True))
+    hits = 0
+    for i in range(len(both)):
+        item = both[i]
+        assert len(item) in (1, 3) and all(torch.equal(x, y) for x, y in zip(item[0], intact[i]))
+        if len(item) == 3:
+            hits += 1
+            (_, gone, _), (_, holes, _) = item[1], item[2]
+            assert float((gone == 0).float().mean()) == 1.0
+            assert 0.1 < float((holes == 0).float().mean()) < 1.0
+            assert all(torch.equal(copy[0], item[0][0]) and torch.equal(copy[2], item[0][2]) for copy in item[1:])
+    assert 0 < hits < len(both)
+    loader = make_loader(both, batch_size=len(both), workers=0, seed=0, rank=0, world_size=1)
+    assert next(iter(loader))[0].shape[0] == len(both) + 2 * hits
+
+
+def test_both_copies_need_pairing():
+    config = load_config("synthetic-r18", ["data.depth_dropout=1.0", "data.depth_dropout_paired=true",
+                                           "data.depth_dropout_both=true"])
+    assert config.data.depth_dropout_both
+    with pytest.raises(AmfEdgeError, match="set data.depth_dropout_paired=true too"):
+        load_config("synthetic-r18", ["data.depth_dropout=1.0", "data.depth_dropout_both=true"])

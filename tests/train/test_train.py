@@ -135,15 +135,17 @@ def test_frozen_bn_needs_imagenet_weights(tmp_path, capsys):
 
 
 def test_init_fine_tunes_a_trained_checkpoint(tmp_path, capsys):
-    """model.init starts from a checkpoint's weights (a fresh optimiser), also with a depth gate the checkpoint had
-    not (a rule without weights); another network or other classes are refused with what differs, and ImageNet
-    weights beside it would be overwritten: an error too."""
+    """model.init starts from a checkpoint's weights (a fresh optimiser), here with both copies of paired dropout,
+    also with a depth gate the checkpoint had not (a rule without weights); another network or other classes are
+    refused with what differs, and ImageNet weights beside it would be overwritten: an error too."""
     train(tiny_config("optim.stages.0.epochs=1"), tmp_path / "base", progress=False)
     base = tmp_path / "base" / "best.pt"
     args = ["train", "--config", "synthetic-r18", "--out", str(tmp_path / "tuned"), "--no-progress", *TINY,
-            "optim.stages.0.epochs=1", "data.depth_dropout=0.5", f"model.init={base}"]
+            "optim.stages.0.epochs=1", "data.depth_dropout=0.5", "data.depth_dropout_paired=true",
+            "data.depth_dropout_both=true", f"model.init={base}"]
     assert main(args) == 0
     assert f"starting from {base}" in capsys.readouterr().out
+    assert "depth_dropout_both: true" in (tmp_path / "tuned" / "config.yaml").read_text()  # saved with the run
 
     import amf_edge.train.loop as loop
     from amf_edge.models import AsymFusion
@@ -336,7 +338,9 @@ def test_depth_failure_recipes_are_valid_and_distinct():
     whole = tuned["AsymFusion, fine-tuned at lr 1e-3 with paired whole-frame depth dropout 1.0, gated at 10 %"]
     assert whole.data.depth_dropout_paired and whole.data.depth_dropout_whole == 1.0
     assert whole.optim.stages[0].lr_encoder == whole.optim.stages[0].lr_decoder == 1e-3
-    assert whole.model.depth_gate == 0.1
+    assert whole.model.depth_gate == 0.1 and not whole.data.depth_dropout_both
+    assert tuned["AsymFusion, fine-tuned at lr 1e-3 with both copies of paired depth dropout 1.0, gated at 10 %"
+                 ].data.depth_dropout_both
     assert len({repr((c.model, c.data, c.optim)) for c in trained.values()}) == len(VARIANTS)  # all different
     for name, (base, extra) in FINETUNE.items():  # an entry with overrides of its own changes its base's recipe
         recipe, base_recipe = (repr((c.data, c.optim)) for c in (tuned[name], trained[base]))
