@@ -13,6 +13,11 @@ from amf_edge.preprocess import PreprocessSpec
 from amf_edge.sample import RGBDSample
 
 
+def holes(rng: np.random.Generator) -> float:
+    """The share of a frame's depth that regional dropout removes in blobs."""
+    return rng.uniform(0.2, 0.9)
+
+
 @dataclass(frozen=True)
 class DepthDropout:
     """Remove depth from a sample with probability `p`: the whole frame (a share `whole` of those hit) or 20-90 %
@@ -26,10 +31,13 @@ class DepthDropout:
     both: bool = False  # paired: a sample hit brings two copies, one without any depth and one with holes
 
     def __call__(self, sample: RGBDSample, rng: np.random.Generator) -> RGBDSample:
-        if not self.p or rng.random() >= self.p:  # p = 0 draws nothing: the augmentation stream stays as it was
+        if not self.hit(rng):
             return sample
-        fraction = 1.0 if rng.random() < self.whole else rng.uniform(0.2, 0.9)
+        fraction = 1.0 if rng.random() < self.whole else holes(rng)
         return remove_depth(sample, fraction, rng)
+
+    def hit(self, rng: np.random.Generator) -> bool:
+        return bool(self.p) and rng.random() < self.p  # p = 0 draws nothing: the augmentation stream stays as it was
 
     def copies(self, sample: RGBDSample, rng: np.random.Generator) -> list[RGBDSample]:
         """Paired dropout: the sample and, if hit, its copy without depth, or with `both` its two copies (so the
@@ -38,9 +46,9 @@ class DepthDropout:
         if not self.both:
             dropped = self(sample, rng)
             return [sample] if dropped is sample else [sample, dropped]
-        if not self.p or rng.random() >= self.p:
+        if not self.hit(rng):
             return [sample]
-        return [sample, remove_depth(sample, 1.0, rng), remove_depth(sample, rng.uniform(0.2, 0.9), rng)]
+        return [sample, remove_depth(sample, 1.0, rng), remove_depth(sample, holes(rng), rng)]
 
 
 class TrainingSet(torch.utils.data.Dataset):
