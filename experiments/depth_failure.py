@@ -90,6 +90,14 @@ FINETUNE = {
     "AsymFusion + paired depth dropout 1.0, gated at 10 %, fine-tuned": (
         "AsymFusion + paired depth dropout 1.0, gated at 10 %", []),
 }
+
+
+def tuned_overrides(name: str, init: Path, epochs: int) -> list[str]:
+    """A fine-tuning's recipe: its base's, from INIT for EPOCHS at FINETUNE_LR unless its own overrides set the rate."""
+    base, extra = FINETUNE[name]
+    return [*VARIANTS[base], f"model.init={init}", f"optim.stages.0.epochs={epochs}", *rate(FINETUNE_LR), *extra]
+
+
 FINETUNED_BY_DEFAULT = ["AsymFusion, fine-tuned", "AsymFusion, fine-tuned with depth dropout", "rgb only, fine-tuned"]
 MISSING = {"intact": 0.0, "30 % missing": 0.3, "70 % missing": 0.7, "no depth": 1.0}
 HEADS = ("ensemble", "rgb", "depth", "fallback")
@@ -170,9 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
     results = train_and_test(args.out, variants, args.seeds, args.jobs, test_one, intact)
     for seed in args.seeds if args.finetune else []:
-        tuned = {name: [*VARIANTS[base], f"model.init={args.out / run_name(base, seed) / 'best.pt'}",
-                        f"optim.stages.0.epochs={args.finetune}", *rate(FINETUNE_LR), *extra]  # extra may set the rate
-                 for name, (base, extra) in FINETUNE.items() if name in args.tuned}
+        tuned = {name: tuned_overrides(name, args.out / run_name(FINETUNE[name][0], seed) / "best.pt", args.finetune)
+                 for name in FINETUNE if name in args.tuned}
         variants.update(tuned)
         for name, per_seed in train_and_test(args.out, tuned, [seed], args.jobs, test_one, intact).items():
             results.setdefault(name, {}).update(per_seed)

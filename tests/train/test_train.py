@@ -330,10 +330,12 @@ def test_ablation_variants_are_the_intended_models():
 def test_depth_failure_recipes_are_valid_and_distinct():
     """Every trained and fine-tuned model of experiments/depth_failure.py is a config the loader accepts (a typo
     would otherwise surface hours into a run), and a fine-tuning's own overrides win over its base's."""
-    from experiments.depth_failure import FINETUNE, VARIANTS, format_table
+    from experiments.depth_failure import FINETUNE, FINETUNE_LR, VARIANTS, format_table, tuned_overrides
 
     trained = {name: load_config("synthetic-r18", overrides) for name, overrides in VARIANTS.items()}
-    tuned = {name: load_config("synthetic-r18", [*VARIANTS[base], *extra]) for name, (base, extra) in FINETUNE.items()}
+    tuned = {name: load_config("synthetic-r18", tuned_overrides(name, Path("base/best.pt"), 12)) for name in FINETUNE}
+    assert tuned["AsymFusion, fine-tuned"].optim.stages[0].lr_encoder == FINETUNE_LR
+    assert tuned["AsymFusion, fine-tuned"].optim.stages[0].epochs == 12
     assert set(trained["rgb only"].model.modalities) == {"rgb"} and trained["AsymFusion"].data.depth_dropout == 0
     whole = tuned["AsymFusion, fine-tuned at lr 1e-3 with paired whole-frame depth dropout 1.0, gated at 10 %"]
     assert whole.data.depth_dropout_paired and whole.data.depth_dropout_whole == 1.0
@@ -342,9 +344,10 @@ def test_depth_failure_recipes_are_valid_and_distinct():
     assert tuned["AsymFusion, fine-tuned at lr 1e-3 with both copies of paired depth dropout 1.0, gated at 10 %"
                  ].data.depth_dropout_both
     assert len({repr((c.model, c.data, c.optim)) for c in trained.values()}) == len(VARIANTS)  # all different
-    for name, (base, extra) in FINETUNE.items():  # an entry with overrides of its own changes its base's recipe
-        recipe, base_recipe = (repr((c.data, c.optim)) for c in (tuned[name], trained[base]))
-        assert not extra or recipe != base_recipe
+    plain = {base: tuned[name] for name, (base, extra) in FINETUNE.items() if not extra}
+    for name, (base, extra) in FINETUNE.items():  # an entry's own overrides change its base's plain fine-tuning
+        recipe, plain_recipe = (repr((c.data, c.optim)) for c in (tuned[name], plain[base]))
+        assert not extra or recipe != plain_recipe
     table = format_table({"m": {0: {c: {"ensemble": 0.5, "fallback": 0.25} for c in
                                     ("intact", "30 % missing", "70 % missing", "no depth")}}})
     assert "| m | fallback | 25.0 | 25.0 | 25.0 | 25.0 |" in table and "| m | rgb |" not in table
