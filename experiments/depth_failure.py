@@ -9,10 +9,11 @@ The "gated" variants add the depth gate (model.depth_gate): under 40 % (or 10 %)
 nothing.
 
     python -m experiments.depth_failure --out runs/depth-failure [--seeds 0] [--jobs 2] [--epochs 3]
-    [--variants NAME ...] [--finetune EPOCHS [--tuned NAME ...]]
+    [--variants NAME ...] [--finetune EPOCHS [--tuned NAME ...]] [--extra OVERRIDE ...]
 
 `--epochs` lengthens every model's training alike (the ablation's budget is 3 epochs); use another --out for
-another budget, since finished runs are reused.
+another budget, since finished runs are reused. `--extra` adds overrides to every training run, e.g.
+`device=cuda data.workers=3` on a GPU machine (the test then runs on the GPU too); another --out for those as well.
 
 Writes OUT/results.json and OUT/results.md (the table in docs/results/depth-failure.md); finished runs are reused.
 """
@@ -20,6 +21,7 @@ Writes OUT/results.json and OUT/results.md (the table in docs/results/depth-fail
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -103,12 +105,20 @@ MISSING = {"intact": 0.0, "30 % missing": 0.3, "70 % missing": 0.7, "no depth": 
 HEADS = ("ensemble", "rgb", "depth", "fallback")
 
 
+@functools.cache
+def test_scenes() -> list:
+    """The held-out scenes, generated once per process: every model and condition tests on these."""
+    from amf_edge.datasets import open_dataset
+
+    test = open_dataset(TEST_DATA, "val")
+    return [test[i] for i in range(len(test))]
+
+
 class WithoutDepth:
-    """A dataset whose samples lose `fraction` of their depth in blobs; the same holes for every model."""
+    """Samples that lose `fraction` of their depth in blobs; the same holes for every model."""
 
     def __init__(self, dataset, fraction: float, seed: int = 7):
         self.dataset, self.fraction, self.seed = dataset, fraction, seed
-        self.labels = dataset.labels
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -128,26 +138,26 @@ def test_one(folder: Path) -> dict:
     import torch
 
     from amf_edge import load_checkpoint
-    from amf_edge.datasets import open_dataset
     from amf_edge.metrics import score_predictions
     from amf_edge.runtime.fallback import FallbackPolicy, valid_depth_share
     from amf_edge.train.evaluate import predict
 
     torch.set_num_threads(2)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     ckpt = load_checkpoint(folder / "best.pt")
-    model, spec, policy = ckpt.model.eval(), ckpt.preprocess, FallbackPolicy.for_gate(ckpt.config.depth_gate)
-    test = open_dataset(TEST_DATA, "val")
+    model, spec = ckpt.model.eval().to(device), ckpt.preprocess
+    policy = FallbackPolicy.for_gate(ckpt.config.depth_gate)
 
     def heads(sample):
         with torch.no_grad():
-            labels = predict(model, sample, spec, protocol="official", device="cpu")
+            labels = predict(model, sample, spec, protocol="official", device=device)
         use_rgb = "rgb" in labels and valid_depth_share(sample.depth_m()) < policy.enter
         labels["fallback"] = labels["rgb"] if use_rgb else labels["ensemble"]
         return labels
 
     results = {}
     for condition, fraction in MISSING.items():
-        scores = score_predictions(heads, WithoutDepth(test, fraction), ckpt.config.num_classes)
+        scores = score_predictions(heads, WithoutDepth(test_scenes(), fraction), ckpt.config.num_classes)
         results[condition] = {head: s["miou"] for head, s in scores["heads"].items()}
     saved.write_text(json.dumps(results, indent=1))
     return results
@@ -167,18 +177,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tuned", nargs="+", choices=list(FINETUNE), default=FINETUNED_BY_DEFAULT, metavar="NAME",
                         help="the fine-tuned models of --finetune (default: AsymFusion with and without depth "
                              "dropout, the RGB-only model)")
+    parser.add_argument("--extra", nargs="+", default=[], metavar="OVERRIDE",
+                        help="overrides added to every training run, e.g. device=cuda data.workers=3")
     args = parser.parse_args(argv)
     missing = sorted({FINETUNE[name][0] for name in args.tuned} - set(args.variants)) if args.finetune else []
     if missing:
         parser.error(f"--finetune starts the --tuned models from {', '.join(map(repr, missing))}: "
                      "add them to --variants")
-    variants = {name: [*VARIANTS[name], f"optim.stages.0.epochs={args.epochs}"] for name in args.variants}
+    variants = {name: [*VARIANTS[name], f"optim.stages.0.epochs={args.epochs}", *args.extra]
+                for name in args.variants}
     def intact(result: dict) -> float:  # the mIoU train_and_test prints for each run
         return result["intact"]["ensemble"]
 
     results = train_and_test(args.out, variants, args.seeds, args.jobs, test_one, intact)
     for seed in args.seeds if args.finetune else []:
-        tuned = {name: tuned_overrides(name, args.out / run_name(FINETUNE[name][0], seed) / "best.pt", args.finetune)
+        tuned = {name: [*tuned_overrides(name, args.out / run_name(FINETUNE[name][0], seed) / "best.pt",
+                                         args.finetune), *args.extra]
                  for name in FINETUNE if name in args.tuned}
         variants.update(tuned)
         for name, per_seed in train_and_test(args.out, tuned, [seed], args.jobs, test_one, intact).items():

@@ -353,6 +353,25 @@ def test_depth_failure_recipes_are_valid_and_distinct():
     assert "| m | fallback | 25.0 | 25.0 | 25.0 | 25.0 |" in table and "| m | rgb |" not in table
 
 
+def test_depth_failure_extra_overrides_reach_every_run(tmp_path):
+    """--extra (device=cuda data.workers=3 on a GPU machine) joins the recipe of every trained and fine-tuned run, as
+    results.json records it; finished runs (their `done` and depth-failure.json) are reused, so nothing trains here."""
+    from experiments.ablation import run_name
+    from experiments.depth_failure import MISSING, main
+
+    tuned = "rgb only, fine-tuned at lr 1e-3"
+    for name in ("rgb only", tuned):
+        folder = tmp_path / run_name(name, 3)
+        folder.mkdir()
+        (folder / "done").touch()
+        (folder / "depth-failure.json").write_text(json.dumps({c: {"ensemble": 0.5} for c in MISSING}))
+    assert main(["--out", str(tmp_path), "--seeds", "3", "--variants", "rgb only", "--finetune", "2", "--tuned", tuned,
+                 "--extra", "device=cuda", "data.workers=3"]) == 0
+    variants = json.loads((tmp_path / "results.json").read_text())["variants"]
+    assert variants["rgb only"][-3:] == ["optim.stages.0.epochs=3", "device=cuda", "data.workers=3"]
+    assert variants[tuned][-2:] == ["device=cuda", "data.workers=3"] and "optim.stages.0.epochs=2" in variants[tuned]
+
+
 def test_sync_bn_conversion_keeps_one_bn_per_modality():
     from amf_edge.models import build_model
 
