@@ -11,9 +11,23 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 from pathlib import Path
 
 import pytest
+
+
+def _restore_stop_signals() -> None:
+    """A suite started in the background of a script (`make test &`, nohup) inherits SIGINT and SIGHUP ignored,
+    and the runtime rightly keeps an ignored signal ignored (nohup's promise); the signal tests need what a
+    terminal gives, in this process and in the commands they start."""
+    for name, default in (("SIGINT", signal.default_int_handler), ("SIGTERM", signal.SIG_DFL),
+                          ("SIGHUP", signal.SIG_DFL)):
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is signal.SIG_IGN:
+            signal.signal(getattr(signal, name), default)
+
+
+_restore_stop_signals()
 
 
 def _cuda_available() -> bool:
