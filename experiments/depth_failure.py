@@ -89,6 +89,10 @@ FINETUNE = {
     # both copies (data.depth_dropout_both): one without any depth and one with holes beside every intact frame
     "AsymFusion, fine-tuned at lr 1e-3 with both copies of paired depth dropout 1.0, gated at 10 %": (
         "AsymFusion", [*PAIRED, "data.depth_dropout_both=true", *rate(1e-3)]),
+    # and the depth head's loss masked where the gate finds no depth (data.depth_dropout_mask_head)
+    "AsymFusion, fine-tuned at lr 1e-3 with both copies of paired depth dropout 1.0, gated at 10 %, "
+    "depth head masked": (
+        "AsymFusion", [*PAIRED, "data.depth_dropout_both=true", "data.depth_dropout_mask_head=true", *rate(1e-3)]),
     "AsymFusion + paired depth dropout 1.0, gated at 10 %, fine-tuned": (
         "AsymFusion + paired depth dropout 1.0, gated at 10 %", []),
 }

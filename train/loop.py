@@ -22,6 +22,7 @@ from amf_edge.errors import AmfEdgeError
 from amf_edge.interop import load_imagenet_resnet
 from amf_edge.labels import IGNORE_INDEX
 from amf_edge.models import AsymFusion, upsample_logits
+from amf_edge.models.fusion import Presence, depth_presence
 from amf_edge.preprocess import PreprocessSpec
 from amf_edge.train import distributed
 from amf_edge.train.config import Stage, TrainConfig, dump_config
@@ -45,11 +46,22 @@ class Heads(nn.Module):
         return self.model.forward_heads(rgb, depth)
 
 
-def segmentation_loss(heads: dict[str, torch.Tensor], label: torch.Tensor) -> torch.Tensor:
-    """Sum over heads of the cross-entropy of the upsampled logits, 255 ignored."""
+def segmentation_loss(heads: dict[str, torch.Tensor], label: torch.Tensor,
+                      present: Presence | None = None) -> torch.Tensor:
+    """Sum over heads of the cross-entropy of the upsampled logits, 255 ignored; a modality's head learns nothing
+    from the samples where `present` marks that modality absent (data.depth_dropout_mask_head)."""
     size = label.shape[-2:]
-    return sum(F.cross_entropy(upsample_logits(logits.float(), size), label, ignore_index=IGNORE_INDEX)
-               for logits in heads.values())
+    total = 0
+    for name, logits in heads.items():
+        logits = upsample_logits(logits.float(), size)
+        if present and name in present:
+            target = label.masked_fill(~present[name][:, 0], IGNORE_INDEX)  # N×1×1×1 → N×1×1 over N×H×W
+            # Summed and divided by the pixels left: `mean` would be 0/0 on a batch with no depth at all.
+            counted = (target != IGNORE_INDEX).sum().clamp(min=1)
+            total = total + F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX, reduction="sum") / counted
+        else:
+            total = total + F.cross_entropy(logits, label, ignore_index=IGNORE_INDEX)
+    return total
 
 
 def param_groups(model: AsymFusion, stage: Stage) -> list[dict]:
@@ -159,8 +171,8 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
               + (f"starting from {config.model.init}" if config.model.init else
                  f"{'ImageNet' if config.model.pretrained else 'untrained'} encoder") + " with "
               f"{'frozen' if config.model.freeze_bn else 'trainable'} BN"
-              + (f", depth dropout {config.data.depth_dropout:g}" if config.data.depth_dropout else "")
-              + (" (paired)" if config.data.depth_dropout_paired else "")
+              + (f", depth dropout {config.data.depth_dropout:g}{_dropout_kind(config)}" if config.data.depth_dropout
+                 else "")
               + (f", fusion gated below {config.model.depth_gate:g} valid depth" if config.model.depth_gate else ""))
     logger = RunLogger(out_dir, ctx.is_main)
     meta = {"preset": config.model.preset, "train_config": config.to_dict()}
@@ -205,6 +217,14 @@ def _train(config: TrainConfig, out_dir: Path, ctx: distributed.Context, *, resu
     return best
 
 
+def _dropout_kind(config: TrainConfig) -> str:
+    """The depth dropout switches that are on, as the start line shows them: e.g. " (paired, both copies)"."""
+    d = config.data
+    kind = [word for word, on in (("paired", d.depth_dropout_paired), ("both copies", d.depth_dropout_both),
+                                  ("depth head masked", d.depth_dropout_mask_head)) if on]
+    return f" ({', '.join(kind)})" if kind else ""
+
+
 def _train_epoch(net, model, loader, optimizer, scaler, config, ctx, logger, epoch, total_iters, amp, progress) -> None:
     iterator = loader
     if progress:
@@ -217,7 +237,8 @@ def _train_epoch(net, model, loader, optimizer, scaler, config, ctx, logger, epo
         set_learning_rate(optimizer, config, iteration, total_iters)
         rgb, depth, label = (t.to(ctx.device, non_blocking=True) for t in (rgb, depth, label))
         with torch.autocast(ctx.device.type, dtype=torch.float16, enabled=amp):
-            loss = segmentation_loss(net(rgb, depth), label)
+            present = depth_presence(depth, model.config.depth_gate) if config.data.depth_dropout_mask_head else None
+            loss = segmentation_loss(net(rgb, depth), label, present)
         if not math.isfinite(loss.item()):
             raise AmfEdgeError(f"the loss became {loss.item()} at epoch {epoch + 1}, iteration {i}; lower the learning "
                                "rates or enable optim.grad_clip")

@@ -109,3 +109,63 @@ def test_both_copies_need_pairing():
     assert config.data.depth_dropout_both
     with pytest.raises(AmfEdgeError, match="set data.depth_dropout_paired=true too"):
         load_config("synthetic-r18", ["data.depth_dropout=1.0", "data.depth_dropout_both=true"])
+
+
+def test_masked_head_learns_nothing_where_its_modality_is_absent():
+    """data.depth_dropout_mask_head: the depth head's loss leaves out the samples the gate finds without depth (no
+    gradient reaches their logits) and is the plain cross-entropy over the others; a batch with no depth at all
+    gives that head a loss of 0, not 0/0; the other heads are untouched."""
+    from amf_edge.train.loop import segmentation_loss
+
+    torch.manual_seed(0)
+    heads = {m: torch.randn(2, 5, 4, 4, requires_grad=True) for m in ("rgb", "depth", "ensemble")}
+    label = torch.randint(0, 5, (2, 16, 16))
+    label[0, :2] = 255
+    unmasked = segmentation_loss(heads, label)
+    everywhere = {"depth": torch.ones(2, 1, 1, 1, dtype=torch.bool)}
+    assert torch.allclose(segmentation_loss(heads, label, everywhere), unmasked)
+
+    masked = segmentation_loss(heads, label, {"depth": torch.tensor([True, False]).view(2, 1, 1, 1)})
+    masked.backward()
+    assert heads["depth"].grad[1].abs().max() == 0 and heads["depth"].grad[0].abs().max() > 0
+    assert heads["rgb"].grad[1].abs().max() > 0
+    only_first = segmentation_loss({"depth": heads["depth"][:1]}, label[:1])
+    others = segmentation_loss({m: heads[m] for m in ("rgb", "ensemble")}, label)
+    assert torch.allclose(masked, only_first + others)
+
+    nowhere = segmentation_loss(heads, label, {"depth": torch.zeros(2, 1, 1, 1, dtype=torch.bool)})
+    assert torch.isfinite(nowhere) and torch.allclose(nowhere, others)
+
+
+def test_masking_the_head_needs_dropout_and_the_gate():
+    config = load_config("synthetic-r18", ["data.depth_dropout=1.0", "model.depth_gate=0.1",
+                                           "data.depth_dropout_mask_head=true"])
+    assert config.data.depth_dropout_mask_head
+    with pytest.raises(AmfEdgeError, match=r"data.depth_dropout=1.0 and model.depth_gate=None; set both"):
+        load_config("synthetic-r18", ["data.depth_dropout=1.0", "data.depth_dropout_mask_head=true"])
+    with pytest.raises(AmfEdgeError, match=r"data.depth_dropout=0.0 and model.depth_gate=0.1; set both"):
+        load_config("synthetic-r18", ["model.depth_gate=0.1", "data.depth_dropout_mask_head=true"])
+
+
+def test_training_masks_the_depth_head_on_the_frames_the_gate_finds_empty(tmp_path, monkeypatch, capsys):
+    """The loop hands the loss the gate's verdict per sample: False on the copies without depth, True elsewhere."""
+    import amf_edge.train.loop as loop
+
+    seen = []
+
+    def spy(heads, label, present=None):
+        seen.append(present)
+        return segmentation_loss(heads, label, present)
+
+    segmentation_loss = loop.segmentation_loss
+    monkeypatch.setattr(loop, "segmentation_loss", spy)
+    config = load_config("synthetic-r18", [
+        "data.train=synthetic://?seed=0&n=8&val=4&height=48&width=64", "data.height=48", "data.width=64",
+        "data.workers=0", "data.batch_size=4", "optim.stages.0.epochs=1", "data.depth_dropout=1.0",
+        "data.depth_dropout_paired=true", "data.depth_dropout_both=true", "model.depth_gate=0.1",
+        "data.depth_dropout_mask_head=true"])
+    loop.train(config, tmp_path / "run", progress=False)
+    assert "depth dropout 1 (paired, both copies, depth head masked)" in capsys.readouterr().out
+    assert seen and all(p is not None for p in seen)
+    # every sample is hit: intact, no depth, holes (20-90 % missing, above the 10 % gate) in turn
+    assert [bool(b) for b in seen[0]["depth"].flatten()][:3] == [True, False, True]
