@@ -13,7 +13,8 @@ nothing.
 
 `--epochs` lengthens every model's training alike (the ablation's budget is 3 epochs); use another --out for
 another budget, since finished runs are reused. `--extra` adds overrides to every training run, e.g.
-`device=cuda data.workers=3` on a GPU machine (the test then runs on the GPU too); another --out for those as well.
+`device=cuda data.workers=3` on a GPU machine (a run is tested on the device it trained on); another --out for those
+as well.
 
 Writes OUT/results.json and OUT/results.md (the table in docs/results/depth-failure.md); finished runs are reused.
 """
@@ -144,10 +145,13 @@ def test_one(folder: Path) -> dict:
     from amf_edge import load_checkpoint
     from amf_edge.metrics import score_predictions
     from amf_edge.runtime.fallback import FallbackPolicy, valid_depth_share
+    from amf_edge.train.config import load_config
     from amf_edge.train.evaluate import predict
 
     torch.set_num_threads(2)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    # on the device the run trained on ("auto": the GPU where there is one), so `--extra device=cpu` tests on the CPU
+    trained_on = load_config(folder / "config.yaml").device
+    device = "cuda" if trained_on == "cuda" or (trained_on == "auto" and torch.cuda.is_available()) else "cpu"
     ckpt = load_checkpoint(folder / "best.pt")
     model, spec = ckpt.model.eval().to(device), ckpt.preprocess
     policy = FallbackPolicy.for_gate(ckpt.config.depth_gate)

@@ -372,6 +372,21 @@ def test_depth_failure_extra_overrides_reach_every_run(tmp_path):
     assert variants[tuned][-2:] == ["device=cuda", "data.workers=3"] and "optim.stages.0.epochs=2" in variants[tuned]
 
 
+def test_depth_failure_tests_a_run_on_the_device_it_trained_on(tmp_path, monkeypatch):
+    """A run trained with device=cpu is tested on the CPU even where PyTorch sees a GPU (here pretended: moving the
+    model to CUDA on this machine would fail), and its scores are kept for reuse."""
+    import experiments.depth_failure as study
+    from amf_edge.datasets import open_dataset
+
+    train(tiny_config("optim.stages.0.epochs=1", "device=cpu"), tmp_path, progress=False)
+    scenes = open_dataset("synthetic://?seed=5&n=2&val=2&height=48&width=64", "val")
+    monkeypatch.setattr(study, "test_scenes", lambda: [scenes[0], scenes[1]])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    results = study.test_one(tmp_path)
+    assert set(results) == set(study.MISSING) and 0 < results["intact"]["ensemble"] <= 1
+    assert json.loads((tmp_path / "depth-failure.json").read_text()) == results
+
+
 def test_sync_bn_conversion_keeps_one_bn_per_modality():
     from amf_edge.models import build_model
 
