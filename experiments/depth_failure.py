@@ -146,12 +146,12 @@ def test_one(folder: Path) -> dict:
     from amf_edge.metrics import score_predictions
     from amf_edge.runtime.fallback import FallbackPolicy, valid_depth_share
     from amf_edge.train.config import load_config
+    from amf_edge.train.distributed import uses_cuda
     from amf_edge.train.evaluate import predict
 
     torch.set_num_threads(2)
     # on the device the run trained on ("auto": the GPU where there is one), so `--extra device=cpu` tests on the CPU
-    trained_on = load_config(folder / "config.yaml").device
-    device = "cuda" if trained_on == "cuda" or (trained_on == "auto" and torch.cuda.is_available()) else "cpu"
+    device = "cuda" if uses_cuda(load_config(folder / "config.yaml").device) else "cpu"
     ckpt = load_checkpoint(folder / "best.pt")
     model, spec = ckpt.model.eval().to(device), ckpt.preprocess
     policy = FallbackPolicy.for_gate(ckpt.config.depth_gate)

@@ -30,11 +30,16 @@ class Context:
             dist.barrier()
 
 
+def uses_cuda(device: str) -> bool:
+    """Whether a `device` setting ("auto", "cpu" or "cuda") means the GPU: "cuda", or "auto" where PyTorch sees one."""
+    return device == "cuda" or (device == "auto" and torch.cuda.is_available())
+
+
 def init(device: str = "auto") -> Context:
     """Join the process group torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK), or run alone."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    use_cuda = uses_cuda(device)
     if use_cuda and not torch.cuda.is_available():
         raise AmfEdgeError("device=cuda but PyTorch sees no CUDA GPU; use device=cpu or device=auto")
     if use_cuda:

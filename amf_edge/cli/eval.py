@@ -73,10 +73,10 @@ def _evaluate_checkpoint(args, dataset):
     import torch
 
     from amf_edge import load_checkpoint
+    from amf_edge.train.distributed import uses_cuda
     from amf_edge.train.evaluate import evaluate
 
-    device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-                          else "cpu")
+    device = torch.device("cuda" if uses_cuda(args.device) else "cpu")
     ckpt = load_checkpoint(args.model, map_location=device)
     _check_classes(args, dataset, ckpt.labels)
     save = _picture_writer(args.out / "images", ckpt.labels, args.save_images) if args.out else None
