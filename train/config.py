@@ -70,6 +70,10 @@ class DataSection:
     # trains the shared convolutions on RGB, which the RGB head gains from (docs/results/depth-failure.md). Off by
     # default; kept so that the measurement can be repeated.
     depth_dropout_mask_head: bool = False
+    # Weight of a distillation term: with pairing, each copy's RGB head (the runtime's fallback) also learns the
+    # intact frame's ensemble (KL divergence of the softmax, teacher detached), so that without depth it imitates
+    # the fused prediction, not only the labels. 0: off.
+    depth_dropout_distill: float = 0.0
 
 
 @dataclass
@@ -145,6 +149,12 @@ class TrainConfig:
             raise AmfEdgeError("data.depth_dropout_mask_head=true masks the depth head where the depth gate finds no "
                                f"depth, but data.depth_dropout={self.data.depth_dropout} and model.depth_gate="
                                f"{self.model.depth_gate}; set both, e.g. data.depth_dropout=1.0 model.depth_gate=0.1")
+        if self.data.depth_dropout_distill < 0 or (self.data.depth_dropout_distill
+                                                    and not self.data.depth_dropout_paired):
+            raise AmfEdgeError(f"data.depth_dropout_distill={self.data.depth_dropout_distill} is the weight of the "
+                               "distillation from each intact frame to its copies without depth: a number >= 0, and "
+                               "only paired dropout keeps both in the batch; set data.depth_dropout=1.0 "
+                               "data.depth_dropout_paired=true, or data.depth_dropout_distill=0")
         if self.eval_every < 1 or self.log_every < 1:
             raise AmfEdgeError("eval_every and log_every must be at least 1")
 

@@ -79,8 +79,13 @@ class TrainingSet(torch.utils.data.Dataset):
 
 
 def collate_pairs(items: list[list[tuple]]) -> list[torch.Tensor]:
-    """One batch of every sample of paired depth dropout: its intact triple and, if hit, its copies without depth."""
-    return torch.utils.data.default_collate([triple for item in items for triple in item])
+    """One batch of every sample of paired depth dropout: its intact triple and, if hit, its copies without depth;
+    then `origin`, for each row the row of its intact sample (its own for an intact one), which distillation from
+    the intact frame to its copies needs (data.depth_dropout_distill)."""
+    rows = [triple for item in items for triple in item]
+    starts = np.cumsum([0] + [len(item) for item in items[:-1]])
+    origin = torch.tensor([start for start, item in zip(starts, items) for _ in item], dtype=torch.int64)
+    return [*torch.utils.data.default_collate(rows), origin]
 
 
 def make_loader(data: TrainingSet, *, batch_size: int, workers: int, seed: int, rank: int, world_size: int):

@@ -64,6 +64,19 @@ def segmentation_loss(heads: dict[str, torch.Tensor], label: torch.Tensor,
     return total
 
 
+def distillation_loss(heads: dict[str, torch.Tensor], origin: torch.Tensor) -> torch.Tensor:
+    """Mean over the copies' pixels (at the heads' stride; copies without depth or with holes) of KL(intact
+    ensemble || copy's RGB head): the fallback head learns what the fused network predicts on the same frame.
+    `origin` maps each row to its intact sample's row (train/data.collate_pairs); the intact rows themselves add
+    nothing. Temperature 1."""
+    copies = origin != torch.arange(len(origin), device=origin.device)
+    if not copies.any():
+        return heads["rgb"].sum() * 0  # keeps the graph (and DDP's gradient hooks) whole on a batch without copies
+    teacher = heads["ensemble"][origin[copies]].detach().float().log_softmax(1)
+    student = heads["rgb"][copies].float().log_softmax(1)
+    return F.kl_div(student, teacher, reduction="none", log_target=True).sum(1).mean()
+
+
 def param_groups(model: AsymFusion, stage: Stage) -> list[dict]:
     """Encoder at lr_encoder; decoder and the ensemble weights at lr_decoder (the official split)."""
     encoder = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
@@ -221,7 +234,8 @@ def _dropout_kind(config: TrainConfig) -> str:
     """The depth dropout switches that are on, as the start line shows them: e.g. " (paired, both copies)"."""
     d = config.data
     kind = [word for word, on in (("paired", d.depth_dropout_paired), ("both copies", d.depth_dropout_both),
-                                  ("depth head masked", d.depth_dropout_mask_head)) if on]
+                                  ("depth head masked", d.depth_dropout_mask_head),
+                                  (f"distilled at {d.depth_dropout_distill:g}", d.depth_dropout_distill)) if on]
     return f" ({', '.join(kind)})" if kind else ""
 
 
@@ -232,13 +246,16 @@ def _train_epoch(net, model, loader, optimizer, scaler, config, ctx, logger, epo
 
         iterator = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
     window_start, window_images = time.perf_counter(), 0
-    for i, (rgb, depth, label) in enumerate(iterator):
+    for i, (rgb, depth, label, *origin) in enumerate(iterator):  # origin: with paired dropout (collate_pairs)
         iteration = epoch * len(loader) + i
         set_learning_rate(optimizer, config, iteration, total_iters)
         rgb, depth, label = (t.to(ctx.device, non_blocking=True) for t in (rgb, depth, label))
         with torch.autocast(ctx.device.type, dtype=torch.float16, enabled=amp):
             present = depth_presence(depth, model.config.depth_gate) if config.data.depth_dropout_mask_head else None
-            loss = segmentation_loss(net(rgb, depth), label, present)
+            heads = net(rgb, depth)
+            loss = segmentation_loss(heads, label, present)
+            if config.data.depth_dropout_distill:
+                loss = loss + config.data.depth_dropout_distill * distillation_loss(heads, origin[0].to(ctx.device))
         if not math.isfinite(loss.item()):
             raise AmfEdgeError(f"the loss became {loss.item()} at epoch {epoch + 1}, iteration {i}; lower the learning "
                                "rates or enable optim.grad_clip")

@@ -73,8 +73,13 @@ def test_paired_dropout_adds_the_copy_without_depth_beside_the_intact_sample():
             assert all(torch.equal(x, y) for x, y in zip(dropped[i], intact[i]))
     assert 0 < hits < len(paired)
     loader = make_loader(paired, batch_size=len(paired), workers=0, seed=0, rank=0, world_size=1)
-    rgb, depth, label = next(iter(loader))
-    assert rgb.shape[0] == depth.shape[0] == label.shape[0] == len(paired) + hits
+    rgb, depth, label, origin = next(iter(loader))
+    assert rgb.shape[0] == depth.shape[0] == label.shape[0] == len(origin) == len(paired) + hits
+    # origin: every copy points at the row of its intact sample, which holds the same image and labels
+    copies = origin != torch.arange(len(origin))
+    assert int(copies.sum()) == hits and not copies[origin].any()
+    assert torch.equal(rgb[copies], rgb[origin[copies]]) and torch.equal(label[copies], label[origin[copies]])
+    assert not torch.equal(depth[copies], depth[origin[copies]])
 
 
 def test_paired_dropout_needs_dropout():
@@ -169,3 +174,61 @@ def test_training_masks_the_depth_head_on_the_frames_the_gate_finds_empty(tmp_pa
     assert seen and all(p is not None for p in seen)
     # every sample is hit: intact, no depth, holes (20-90 % missing, above the 10 % gate) in turn
     assert [bool(b) for b in seen[0]["depth"].flatten()][:3] == [True, False, True]
+
+
+def test_distillation_teaches_each_copys_rgb_head_the_intact_frames_ensemble():
+    """data.depth_dropout_distill: KL(intact ensemble || copy's RGB head) over the copies' pixels; the teacher and
+    the intact rows learn nothing from it, a copy that already predicts what its intact frame's ensemble does adds
+    nothing, and a batch without copies gives 0 with a graph to backpropagate."""
+    from amf_edge.train.loop import distillation_loss
+
+    torch.manual_seed(0)
+    heads = {m: torch.randn(4, 5, 3, 3, requires_grad=True) for m in ("rgb", "depth", "ensemble")}
+    origin = torch.tensor([0, 0, 0, 3])  # rows 1 and 2 are copies of row 0; row 3 is alone
+    loss = distillation_loss(heads, origin)
+    loss.backward()
+    grad = heads["rgb"].grad
+    assert grad[1:3].abs().amax() > 0 and grad[0].abs().max() == 0 and grad[3].abs().max() == 0
+    assert heads["ensemble"].grad is None and heads["depth"].grad is None
+    teacher = heads["ensemble"][0].softmax(0)
+    expected = [(teacher * (teacher.log() - heads["rgb"][r].log_softmax(0))).sum(0).mean() for r in (1, 2)]
+    assert torch.allclose(loss, sum(expected) / 2)
+
+    learnt = {m: t.detach().clone() for m, t in heads.items()}
+    learnt["rgb"][1:3] = learnt["ensemble"][0] + 3.0  # the same softmax
+    assert distillation_loss(learnt, origin) < 1e-6 < distillation_loss(heads, origin)
+    alone = distillation_loss({m: t[3:] for m, t in heads.items()}, torch.tensor([0]))
+    assert alone.item() == 0 and alone.requires_grad
+
+
+def test_distillation_needs_pairing():
+    config = load_config("synthetic-r18", ["data.depth_dropout=1.0", "data.depth_dropout_paired=true",
+                                           "data.depth_dropout_distill=0.5"])
+    assert config.data.depth_dropout_distill == 0.5
+    with pytest.raises(AmfEdgeError, match="only paired dropout keeps both in the batch"):
+        load_config("synthetic-r18", ["data.depth_dropout=1.0", "data.depth_dropout_distill=0.5"])
+    with pytest.raises(AmfEdgeError, match="a number >= 0"):
+        load_config("synthetic-r18", ["data.depth_dropout=1.0", "data.depth_dropout_paired=true",
+                                      "data.depth_dropout_distill=-1"])
+
+
+def test_training_distils_each_copy_from_its_intact_frame(tmp_path, monkeypatch, capsys):
+    """The loop adds the weighted distillation term with each row's origin from the loader."""
+    import amf_edge.train.loop as loop
+
+    seen = []
+
+    def spy(heads, origin):
+        seen.append(origin.tolist())
+        return distillation_loss(heads, origin)
+
+    distillation_loss = loop.distillation_loss
+    monkeypatch.setattr(loop, "distillation_loss", spy)
+    config = load_config("synthetic-r18", [
+        "data.train=synthetic://?seed=0&n=8&val=4&height=48&width=64", "data.height=48", "data.width=64",
+        "data.workers=0", "data.batch_size=2", "optim.stages.0.epochs=1", "data.depth_dropout=1.0",
+        "data.depth_dropout_paired=true", "data.depth_dropout_both=true", "model.depth_gate=0.1",
+        "data.depth_dropout_distill=0.5"])
+    loop.train(config, tmp_path / "run", progress=False)
+    assert "depth dropout 1 (paired, both copies, distilled at 0.5)" in capsys.readouterr().out
+    assert seen and all(origin == [0, 0, 0, 3, 3, 3] for origin in seen)  # every sample hit: itself, two copies

@@ -343,6 +343,9 @@ def test_depth_failure_recipes_are_valid_and_distinct():
     assert whole.model.depth_gate == 0.1 and not whole.data.depth_dropout_both
     assert tuned["AsymFusion, fine-tuned at lr 1e-3 with both copies of paired depth dropout 1.0, gated at 10 %"
                  ].data.depth_dropout_both
+    distilled = tuned["AsymFusion, fine-tuned at lr 1e-3 with both copies of paired depth dropout 1.0, gated at 10 %, "
+                      "distilled"].data
+    assert distilled.depth_dropout_both and distilled.depth_dropout_distill == 1.0
     assert len({repr((c.model, c.data, c.optim)) for c in trained.values()}) == len(VARIANTS)  # all different
     plain = {base: tuned[name] for name, (base, extra) in FINETUNE.items() if not extra}
     for name, (base, extra) in FINETUNE.items():  # an entry's own overrides change its base's plain fine-tuning
