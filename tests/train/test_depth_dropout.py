@@ -19,6 +19,14 @@ def training_set(dropout):
     return TrainingSet(scenes, get_train_transform("fast", 48, 64), PreprocessSpec(), seed=5, depth_dropout=dropout)
 
 
+def tiny_both_copies_config(batch_size: int, *extra: str):
+    """One epoch on 8 tiny scenes, every sample hit by paired dropout with both copies, the fusion gated at 10 %."""
+    return load_config("synthetic-r18", [
+        "data.train=synthetic://?seed=0&n=8&val=4&height=48&width=64", "data.height=48", "data.width=64",
+        "data.workers=0", f"data.batch_size={batch_size}", "optim.stages.0.epochs=1", "data.depth_dropout=1.0",
+        "data.depth_dropout_paired=true", "data.depth_dropout_both=true", "model.depth_gate=0.1", *extra])
+
+
 def test_no_dropout_leaves_the_augmentation_stream_as_it_was():
     """p = 0 draws nothing from the sample's generator: runs without dropout repeat older runs exactly."""
     plain = TrainingSet(SyntheticScenes(seed=0, n=4, height=48, width=64), get_train_transform("fast", 48, 64),
@@ -164,11 +172,7 @@ def test_training_masks_the_depth_head_on_the_frames_the_gate_finds_empty(tmp_pa
 
     segmentation_loss = loop.segmentation_loss
     monkeypatch.setattr(loop, "segmentation_loss", spy)
-    config = load_config("synthetic-r18", [
-        "data.train=synthetic://?seed=0&n=8&val=4&height=48&width=64", "data.height=48", "data.width=64",
-        "data.workers=0", "data.batch_size=4", "optim.stages.0.epochs=1", "data.depth_dropout=1.0",
-        "data.depth_dropout_paired=true", "data.depth_dropout_both=true", "model.depth_gate=0.1",
-        "data.depth_dropout_mask_head=true"])
+    config = tiny_both_copies_config(4, "data.depth_dropout_mask_head=true")
     loop.train(config, tmp_path / "run", progress=False)
     assert "depth dropout 1 (paired, both copies, depth head masked)" in capsys.readouterr().out
     assert seen and all(p is not None for p in seen)
@@ -224,11 +228,7 @@ def test_training_distils_each_copy_from_its_intact_frame(tmp_path, monkeypatch,
 
     distillation_loss = loop.distillation_loss
     monkeypatch.setattr(loop, "distillation_loss", spy)
-    config = load_config("synthetic-r18", [
-        "data.train=synthetic://?seed=0&n=8&val=4&height=48&width=64", "data.height=48", "data.width=64",
-        "data.workers=0", "data.batch_size=2", "optim.stages.0.epochs=1", "data.depth_dropout=1.0",
-        "data.depth_dropout_paired=true", "data.depth_dropout_both=true", "model.depth_gate=0.1",
-        "data.depth_dropout_distill=0.5"])
+    config = tiny_both_copies_config(2, "data.depth_dropout_distill=0.5")
     loop.train(config, tmp_path / "run", progress=False)
     assert "depth dropout 1 (paired, both copies, distilled at 0.5)" in capsys.readouterr().out
     assert seen and all(origin == [0, 0, 0, 3, 3, 3] for origin in seen)  # every sample hit: itself, two copies
