@@ -41,17 +41,19 @@ BUDGET = [
 TEST_DATA = "synthetic://?seed=500&n=1&val=200&height=120&width=160"  # another seed: unseen scenes
 
 
-def run_name(variant: str, seed: int) -> str:
+def run_name(variant: str, seed: int | str) -> str:
     return f"{variant.replace(' ', '-').replace(',', '')}-s{seed}"
 
 
 def train_one(out: Path, variant: str, seed: int, overrides: list[str] | None = None) -> Path:
-    """Train `variant` (its overrides: `overrides`, else VARIANTS[variant]) on the budget; reuses a finished run."""
+    """Train `variant` (its overrides: `overrides`, else VARIANTS[variant]) on the budget; reuses a finished run.
+    "{seed}" in an override becomes the run's seed (a fine-tuning starts from its own seed's model)."""
     folder = out / run_name(variant, seed)
     if (folder / "done").exists():
         return folder
+    overrides = [o.replace("{seed}", str(seed)) for o in (VARIANTS[variant] if overrides is None else overrides)]
     cmd = [sys.executable, "-m", "amf_edge.cli.main", "train", "--config", "synthetic-r18", "--out", str(folder),
-           "--no-progress", *BUDGET, *(VARIANTS[variant] if overrides is None else overrides), f"seed={seed}"]
+           "--no-progress", *BUDGET, *overrides, f"seed={seed}"]
     if (folder / "last.pt").exists():
         cmd.append("--resume")
     # One thread per job: two single-threaded jobs use 2 cores better than one job with two threads.

@@ -14,7 +14,8 @@ nothing.
 `--epochs` lengthens every model's training alike (the ablation's budget is 3 epochs); use another --out for
 another budget, since finished runs are reused. `--extra` adds overrides to every training run, e.g.
 `device=cuda data.workers=3` on a GPU machine (a run is tested on the device it trained on); another --out for those
-as well.
+as well. `--jobs` runs share one pool per phase: every seed's models first, then every seed's fine-tunings, each
+from its own seed's model (`--seeds 0 1 --jobs 2` fine-tunes both seeds at once).
 
 Writes OUT/results.json and OUT/results.md (the table in docs/results/depth-failure.md); finished runs are reused.
 """
@@ -201,13 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         return result["intact"]["ensemble"]
 
     results = train_and_test(args.out, variants, args.seeds, args.jobs, test_one, intact)
-    for seed in args.seeds if args.finetune else []:
-        tuned = {name: [*tuned_overrides(name, args.out / run_name(FINETUNE[name][0], seed) / "best.pt",
+    if args.finetune:  # every seed's fine-tunings in one pool, each from its own seed's model
+        tuned = {name: [*tuned_overrides(name, args.out / run_name(FINETUNE[name][0], "{seed}") / "best.pt",
                                          args.finetune), *args.extra]
                  for name in FINETUNE if name in args.tuned}
         variants.update(tuned)
-        for name, per_seed in train_and_test(args.out, tuned, [seed], args.jobs, test_one, intact).items():
-            results.setdefault(name, {}).update(per_seed)
+        results.update(train_and_test(args.out, tuned, args.seeds, args.jobs, test_one, intact))
     (args.out / "results.json").write_text(json.dumps({"variants": variants, "epochs": args.epochs,
                                                       "finetune_epochs": args.finetune,
                                                       "test_data": TEST_DATA, "results": results}, indent=1))

@@ -356,23 +356,37 @@ def test_depth_failure_recipes_are_valid_and_distinct():
     assert "| m | fallback | 25.0 | 25.0 | 25.0 | 25.0 |" in table and "| m | rgb |" not in table
 
 
-def test_depth_failure_extra_overrides_reach_every_run(tmp_path):
+def test_depth_failure_extra_overrides_reach_every_run(tmp_path, monkeypatch):
     """--extra (device=cuda data.workers=3 on a GPU machine) joins the recipe of every trained and fine-tuned run, as
-    results.json records it; finished runs (their `done` and depth-failure.json) are reused, so nothing trains here."""
+    results.json records it, and each seed's fine-tuning starts from its own seed's model. Finished runs (their `done`
+    and depth-failure.json) are reused; the fine-tunings' training command is captured instead of run."""
+    import experiments.ablation
     from experiments.ablation import run_name
     from experiments.depth_failure import MISSING, main
 
+    def fake_training(cmd, **kwargs):
+        commands.append(cmd)
+        folder = Path(cmd[cmd.index("--out") + 1])
+        (folder / "depth-failure.json").write_text(json.dumps({c: {"ensemble": 0.25} for c in MISSING}))
+
+    commands: list[list[str]] = []
+    monkeypatch.setattr(experiments.ablation.subprocess, "run", fake_training)
     tuned = "rgb only, fine-tuned at lr 1e-3"
-    for name in ("rgb only", tuned):
-        folder = tmp_path / run_name(name, 3)
+    for seed in (3, 4):
+        folder = tmp_path / run_name("rgb only", seed)
         folder.mkdir()
         (folder / "done").touch()
         (folder / "depth-failure.json").write_text(json.dumps({c: {"ensemble": 0.5} for c in MISSING}))
-    assert main(["--out", str(tmp_path), "--seeds", "3", "--variants", "rgb only", "--finetune", "2", "--tuned", tuned,
-                 "--extra", "device=cuda", "data.workers=3"]) == 0
-    variants = json.loads((tmp_path / "results.json").read_text())["variants"]
+    assert main(["--out", str(tmp_path), "--seeds", "3", "4", "--variants", "rgb only", "--finetune", "2",
+                 "--tuned", tuned, "--extra", "device=cuda", "data.workers=3"]) == 0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    variants = saved["variants"]
     assert variants["rgb only"][-3:] == ["optim.stages.0.epochs=3", "device=cuda", "data.workers=3"]
     assert variants[tuned][-2:] == ["device=cuda", "data.workers=3"] and "optim.stages.0.epochs=2" in variants[tuned]
+    assert f"model.init={tmp_path / run_name('rgb only', '{seed}') / 'best.pt'}" in variants[tuned]
+    inits = sorted(next(a for a in cmd if a.startswith("model.init=")) for cmd in commands)
+    assert inits == [f"model.init={tmp_path / run_name('rgb only', seed) / 'best.pt'}" for seed in (3, 4)]
+    assert saved["results"][tuned].keys() == {"3", "4"} and saved["results"]["rgb only"].keys() == {"3", "4"}
 
 
 def test_depth_failure_tests_a_run_on_the_device_it_trained_on(tmp_path, monkeypatch):
