@@ -72,8 +72,8 @@ class DataSection:
     depth_dropout_mask_head: bool = False
     # Weight of a distillation term: with pairing, each copy's RGB head (the runtime's fallback) also learns the
     # intact frame's ensemble (KL divergence of the softmax, teacher detached), so that without depth it imitates
-    # the fused prediction, not only the labels. Measured at 1.0, it raises the fallback without depth by 0.7-1.0
-    # points and lowers the intact score by 0.8 (docs/results/depth-failure.md). 0: off.
+    # the fused prediction, not only the labels. Measured at 1.0 on three seeds, it raises the fallback without
+    # depth by 0.7-1.0 points and lowers the intact score by 0.7 (docs/results/depth-failure.md). 0: off.
     depth_dropout_distill: float = 0.0
 
 
