@@ -389,6 +389,43 @@ def test_depth_failure_extra_overrides_reach_every_run(tmp_path, monkeypatch):
     assert saved["results"][tuned].keys() == {"3", "4"} and saved["results"]["rgb only"].keys() == {"3", "4"}
 
 
+def test_depth_goals_pair_each_recipe_with_its_seeds_references(tmp_path, capsys):
+    """experiments/depth_goals.py: a recipe's intact cost and no-depth gap are taken seed by seed against the
+    references of that seed, from several --out folders; a seed without its references is left out, a seed tested
+    in two folders is an error, and a goal missed on one seed is missed."""
+    from experiments.ablation import run_name
+    from experiments.depth_goals import REFERENCE, RGB, main
+
+    recipe = f"{REFERENCE} with paired depth dropout 1.0, gated at 10 %"
+
+    def tested(folder, name, seed, intact, no_depth):
+        run = tmp_path / folder / run_name(name, seed)
+        run.mkdir(parents=True)
+        scores = {"intact": {"fallback": intact, "depth": None}, "no depth": {"fallback": no_depth}}
+        (run / "depth-failure.json").write_text(json.dumps(scores))
+
+    for seed, intact, rgb in ((0, 0.77, 0.63), (1, 0.75, 0.64)):
+        tested("cpu", REFERENCE, seed, intact, 0.2)
+        tested("cpu", RGB, seed, rgb, rgb)
+    tested("cpu", recipe, 0, 0.766, 0.62)  # cost 0.4, gap 1.0
+    tested("gpu", recipe, 1, 0.736, 0.608)  # cost 1.4, gap 3.2
+    tested("gpu", recipe, 2, 0.7, 0.6)  # no references for seed 2
+    assert main([str(tmp_path / "cpu"), str(tmp_path / "gpu")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {recipe} |"))
+    assert row.split(" | ")[1:] == ["0 1", "0.40 / 1.40 → 0.90 ± 0.50", "missed on seed 1",
+                                    "1.00 / 3.20 → 2.10 ± 1.10", "missed on the mean and seed 1 |"]
+    assert main([str(tmp_path / "cpu")]) == 0  # seed 0 alone meets both
+    assert "| 0 | 0.40 → 0.40 | met | 1.00 → 1.00 | met |" in capsys.readouterr().out
+    tested("cpu", recipe, 1, 0.74, 0.62)
+    with pytest.raises(SystemExit, match="seed 1 was tested in both .*cpu and .*gpu"):
+        main([str(tmp_path / "cpu"), str(tmp_path / "gpu")])
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 1 and "run experiments/depth_failure.py" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main([str(tmp_path / "absent")])
+    assert usage.value.code == 2 and "is not a folder" in capsys.readouterr().err
+
+
 def test_depth_failure_tests_a_run_on_the_device_it_trained_on(tmp_path, monkeypatch):
     """A run trained with device=cpu is tested on the CPU even where PyTorch sees a GPU (here pretended: moving the
     model to CUDA on this machine would fail), and its scores are kept for reuse."""
