@@ -98,6 +98,11 @@ FINETUNE = {
     # and each copy's RGB head distilled from its intact frame's ensemble (data.depth_dropout_distill)
     "AsymFusion, fine-tuned at lr 1e-3 with both copies of paired depth dropout 1.0, gated at 10 %, distilled": (
         "AsymFusion", [*PAIRED, "data.depth_dropout_both=true", "data.depth_dropout_distill=1.0", *rate(1e-3)]),
+    # both: masking moved the trade-off toward intact accuracy and distillation toward the fallback
+    "AsymFusion, fine-tuned at lr 1e-3 with both copies of paired depth dropout 1.0, gated at 10 %, depth head masked, "
+    "distilled": (
+        "AsymFusion", [*PAIRED, "data.depth_dropout_both=true", "data.depth_dropout_mask_head=true",
+                       "data.depth_dropout_distill=1.0", *rate(1e-3)]),
     "AsymFusion + paired depth dropout 1.0, gated at 10 %, fine-tuned": (
         "AsymFusion + paired depth dropout 1.0, gated at 10 %", []),
 }

@@ -412,10 +412,10 @@ def test_depth_goals_pair_each_recipe_with_its_seeds_references(tmp_path, capsys
     tested("gpu", recipe, 2, 0.7, 0.6)  # no references for seed 2
     assert main([str(tmp_path / "cpu"), str(tmp_path / "gpu")]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {recipe} |"))
-    assert row.split(" | ")[1:] == ["0 1", "0.40 / 1.40 → 0.90 ± 0.50", "missed on seed 1",
-                                    "1.00 / 3.20 → 2.10 ± 1.10", "missed on the mean and seed 1 |"]
+    assert row.split(" | ")[1:] == ["0 1", "1.00 / 3.20 → 2.10 ± 1.10", "missed on the mean and seed 1",
+                                    "0.40 / 1.40 → 0.90 ± 0.50", "missed on seed 1 |"]
     assert main([str(tmp_path / "cpu")]) == 0  # seed 0 alone meets both
-    assert "| 0 | 0.40 → 0.40 | met | 1.00 → 1.00 | met |" in capsys.readouterr().out
+    assert "| 0 | 1.00 → 1.00 | met | 0.40 → 0.40 | met |" in capsys.readouterr().out
     tested("cpu", recipe, 1, 0.74, 0.62)
     with pytest.raises(SystemExit, match="seed 1 was tested in both .*cpu and .*gpu"):
         main([str(tmp_path / "cpu"), str(tmp_path / "gpu")])
