@@ -48,7 +48,7 @@ def find_runs(folders: list[Path], name: str) -> dict[int, dict]:
 
 
 def goals(folders: list[Path], recipes: list[str], reference: str = REFERENCE, rgb: str = RGB) -> list[dict]:
-    """Per recipe with paired seeds: its seeds, the fallback's cost intact and gap without depth per seed."""
+    """Per recipe with paired seeds: its seeds, and per seed the fallback's cost intact and gap without depth."""
     base, rgb_only = find_runs(folders, reference), find_runs(folders, rgb)
     rows = []
     for recipe in recipes:
@@ -58,8 +58,6 @@ def goals(folders: list[Path], recipes: list[str], reference: str = REFERENCE, r
             continue
         rows.append({
             "recipe": recipe, "seeds": seeds,
-            "intact": [runs[s]["intact"]["fallback"] for s in seeds],
-            "no depth": [runs[s]["no depth"]["fallback"] for s in seeds],
             "cost": [base[s]["intact"]["fallback"] - runs[s]["intact"]["fallback"] for s in seeds],
             "gap": [rgb_only[s]["no depth"]["fallback"] - runs[s]["no depth"]["fallback"] for s in seeds],
         })
