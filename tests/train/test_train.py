@@ -394,9 +394,11 @@ def test_depth_goals_pair_each_recipe_with_its_seeds_references(tmp_path, capsys
     references of that seed, from several --out folders; a seed without its references is left out, a seed tested
     in two folders is an error, and a goal missed on one seed is missed."""
     from experiments.ablation import run_name
+    from experiments.depth_failure import FINETUNE
     from experiments.depth_goals import REFERENCE, RGB, main
 
     recipe = f"{REFERENCE} with paired depth dropout 1.0, gated at 10 %"
+    assert {REFERENCE, RGB, recipe} <= set(FINETUNE)  # the defaults name real fine-tunings
 
     def tested(folder, name, seed, intact, no_depth):
         run = tmp_path / folder / run_name(name, seed)
