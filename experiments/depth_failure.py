@@ -17,12 +17,14 @@ another budget, since finished runs are reused. `--extra` adds overrides to ever
 as well. `--jobs` runs share one pool per phase: every seed's models first, then every seed's fine-tunings, each
 from its own seed's model (`--seeds 0 1 --jobs 2` fine-tunes both seeds at once).
 
-Writes OUT/results.json and OUT/results.md (the table in docs/results/depth-failure.md); finished runs are reused.
+Writes OUT/results.json and OUT/results.md (the table in docs/results/depth-failure.md), with the results of earlier
+calls with the same --out (seeds run side by side as separate processes); finished runs are reused.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import functools
 import json
 import sys
@@ -218,13 +220,29 @@ def main(argv: list[str] | None = None) -> int:
                  for name in FINETUNE if name in args.tuned}
         variants.update(tuned)
         results.update(train_and_test(args.out, tuned, args.seeds, args.jobs, test_one, intact))
-    (args.out / "results.json").write_text(json.dumps({"variants": variants, "epochs": args.epochs,
-                                                      "finetune_epochs": args.finetune,
-                                                      "test_data": TEST_DATA, "results": results}, indent=1))
+    results = record(args.out / "results.json", {"variants": variants, "epochs": args.epochs,
+                                                 "finetune_epochs": args.finetune, "test_data": TEST_DATA,
+                                                 "results": results})
     table = format_table(results)
     (args.out / "results.md").write_text(table + "\n")
     print(table)
     return 0
+
+
+def record(path: Path, found: dict) -> dict:
+    """Merge this call's variants and results into PATH, over those of earlier calls with the same --out, and return
+    every result recorded there: seeds run side by side as separate processes each add theirs, where the last to end
+    used to overwrite the others'. Locked, since those processes may end together."""
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        merged = {**saved, **{k: v for k, v in found.items() if v is not None},  # a call without --finetune keeps it
+                  "variants": {**saved.get("variants", {}), **found["variants"]}, "results": {}}
+        for results in (saved.get("results", {}), found["results"]):
+            for variant, per_seed in results.items():  # seeds are strings once in JSON
+                merged["results"].setdefault(variant, {}).update({str(s): r for s, r in per_seed.items()})
+        path.write_text(json.dumps(merged, indent=1))
+    return merged["results"]
 
 
 def format_table(results: dict) -> str:

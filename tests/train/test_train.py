@@ -359,7 +359,8 @@ def test_depth_failure_recipes_are_valid_and_distinct():
 def test_depth_failure_extra_overrides_reach_every_run(tmp_path, monkeypatch):
     """--extra (device=cuda data.workers=3 on a GPU machine) joins the recipe of every trained and fine-tuned run, as
     results.json records it, and each seed's fine-tuning starts from its own seed's model. Finished runs (their `done`
-    and depth-failure.json) are reused; the fine-tunings' training command is captured instead of run."""
+    and depth-failure.json) are reused; the fine-tunings' training command is captured instead of run. A later call
+    with the same --out adds its seeds to results.json rather than replacing those there."""
     import experiments.ablation
     from experiments.ablation import run_name
     from experiments.depth_failure import MISSING, main
@@ -387,6 +388,16 @@ def test_depth_failure_extra_overrides_reach_every_run(tmp_path, monkeypatch):
     inits = sorted(next(a for a in cmd if a.startswith("model.init=")) for cmd in commands)
     assert inits == [f"model.init={tmp_path / run_name('rgb only', seed) / 'best.pt'}" for seed in (3, 4)]
     assert saved["results"][tuned].keys() == {"3", "4"} and saved["results"]["rgb only"].keys() == {"3", "4"}
+    # a later call with the same --out (another seed, run side by side) adds to results.json and results.md
+    folder = tmp_path / run_name("rgb only", 5)
+    folder.mkdir()
+    (folder / "done").touch()
+    (folder / "depth-failure.json").write_text(json.dumps({c: {"ensemble": 0.8} for c in MISSING}))
+    assert main(["--out", str(tmp_path), "--seeds", "5", "--variants", "rgb only"]) == 0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["results"]["rgb only"].keys() == {"3", "4", "5"} and saved["results"][tuned].keys() == {"3", "4"}
+    assert tuned in saved["variants"] and saved["finetune_epochs"] == 2
+    assert "| rgb only | ensemble | 60.0 | 60.0 | 60.0 | 60.0 |" in (tmp_path / "results.md").read_text()
 
 
 def test_depth_goals_pair_each_recipe_with_its_seeds_references(tmp_path, capsys):
