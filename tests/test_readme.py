@@ -162,7 +162,7 @@ def command_lines() -> list[str]:
             continue
         for line in body.splitlines():
             if line[:1].isspace() and fenced:
-                fenced[-1] += " " + line.strip()
+                fenced[-1] = fenced[-1].rstrip("\\ ") + " " + line.strip()  # less the line-end backslash
             elif line.startswith("amf-edge ") or "-m amf_edge.cli.main " in line:
                 fenced.append(line)
             else:
@@ -213,6 +213,55 @@ def test_command_and_its_options_exist(line):
         if choices and value and all(isinstance(c, str) for c in choices) and not PLACEHOLDER.match(value):
             wrong = [v for v in value.strip("[]").split("|") if v not in choices]
             assert not wrong, f"README.md: `{line}`: {name} takes {sorted(choices)}, not {', '.join(wrong)}"
+
+
+OVERRIDE = re.compile(r"(model|data|optim)(\.\w+)+=\S*")
+
+
+def train_overrides() -> list[tuple[str | None, list[str]]]:
+    """(recipe, `section.key=value` words) of each `amf-edge train` line README gives."""
+    found = []
+    for line in COMMAND_LINES:
+        words = shlex.split(line, comments=True)
+        if words[1] == "train":
+            recipe = words[words.index("--config") + 1] if "--config" in words else None
+            found.append((recipe, [w for w in words if OVERRIDE.fullmatch(w)]))
+    return [(recipe, overrides) for recipe, overrides in found if overrides]
+
+
+TRAIN_OVERRIDES = train_overrides()
+# inline `data.depth_dropout_both=true`: switches README names in its prose, to add to a recipe
+SWITCHES = unique(w for span in SPANS for w in span.split() if all(OVERRIDE.fullmatch(x) for x in span.split()))
+
+
+def test_readme_gives_overrides():
+    assert any(recipe == "synthetic-r18" for recipe, _ in TRAIN_OVERRIDES) and len(SWITCHES) > 10
+
+
+@pytest.mark.parametrize(("recipe", "overrides"), TRAIN_OVERRIDES, ids=[" ".join(o)[:60] for _, o in TRAIN_OVERRIDES])
+def test_train_command_recipe_loads(recipe, overrides):
+    """An `amf-edge train` line's recipe with its overrides loads as training would load it: every key names a
+    setting, every value has its type, and the settings agree with each other."""
+    from amf_edge.train.config import load_config
+
+    load_config(recipe, overrides)
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_switch_names_a_setting(switch):
+    """A switch README names in its prose is a real setting: a renamed or mistyped key (`data.depth_dropout_mask=
+    true`) fails here rather than at the reader's first training. (Alone a switch may be refused for a setting it
+    needs, e.g. masking the depth head without the gate, so only the key is checked.)"""
+    from amf_edge.train.config import TrainConfig
+
+    node = TrainConfig().to_dict()
+    for key in switch.partition("=")[0].split("."):
+        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        elif isinstance(node, dict) and key in node:
+            node = node[key]
+        else:
+            pytest.fail(f"README.md names `{switch}`, but the training settings have no {key!r} there")
 
 
 # -- repository paths ----------------------------------------------------------------------------------------
